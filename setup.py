@@ -1,0 +1,33 @@
+"""Install mindsponge_mm and the `mindsponge-mm` command."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = re.search(r'__version__ = "([^"]+)"', Path("mindsponge_mm/__init__.py").read_text()).group(1)
+
+setup(
+    name="mindsponge_mm",
+    version=version,
+    description="MindSpore-native machine-learned interatomic potentials and molecular dynamics",
+    long_description=Path("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["mindsponge_mm", "mindsponge_mm.*"]),
+    package_data={"mindsponge_mm": ["data/bundled/*.h5"]},
+    install_requires=[
+        "mindspore==2.10.0",
+        "numpy<2",
+        "ase>=3.23",
+        "rdkit",
+        "h5py>=3.8",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "test": ["pytest>=7.4", "hypothesis>=6.80"],
+        "reference": ["tblite>=0.3"],
+    },
+    entry_points={"console_scripts": ["mindsponge-mm = mindsponge_mm.cli:main"]},
+)
