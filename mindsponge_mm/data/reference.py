@@ -109,7 +109,8 @@ def _run_md(atoms: Atoms, dyn: Langevin, n_frames: int, sample_every: int,
 
 
 def generate_ethanol(n_frames: int = 1000, seed: int = 0, temperature_K: float = 500.0,
-                     timestep_fs: float = 0.5, sample_every: int = 10, equilibration_steps: int = 500,
+                     timestep_fs: float = 0.5, sample_every: int = 10,
+                     equilibration_steps: int = 500,
                      progress: Callable[[int, int], None] | None = None) -> list[Atoms]:
     """Ethanol (C2H5OH, 9 atoms, non-periodic) sampled from GFN2-xTB Langevin MD.
 
@@ -206,9 +207,10 @@ GENERATORS: dict[str, dict] = {
     "ethanol": {
         "function": generate_ethanol,
         "description": (
-            "Ethanol (CH3CH2OH, 9 atoms, non-periodic); values are the generate_ethanol defaults. Start geometry: ase.build.molecule"
-            "('CH3CH2OH'). Energies and forces: GFN2-xTB from tblite (tblite.ase.TBLite, "
-            "method='GFN2-xTB', default accuracy and 300 K electronic temperature). Dynamics: "
+            "Ethanol (CH3CH2OH, 9 atoms, non-periodic); values are the generate_ethanol "
+            "defaults. Start geometry: ase.build.molecule('CH3CH2OH'). Energies and forces: "
+            "GFN2-xTB from tblite (tblite.ase.TBLite, method='GFN2-xTB', default accuracy "
+            "and 300 K electronic temperature). Dynamics: "
             "ASE Langevin NVT at 500 K, 0.5 fs time step, friction 0.01/fs, fixcm=False; initial "
             "Maxwell-Boltzmann velocities at 500 K with zero net momentum. 500 equilibration "
             "steps (250 fs) are discarded, then one frame is stored every 10 steps (5 fs); the "
@@ -230,14 +232,14 @@ GENERATORS: dict[str, dict] = {
             "conventional at 900 K with +3% volume strain; 3x3x3 conventional (108 atoms) at "
             "600 K with -3% volume; 3x3x3 primitive rhombohedral cell (27 atoms) at 300 K with "
             "-1.5% volume; 2x3x4 primitive (24 atoms) at 900 K with +1.5% volume; and a 2x2x2 "
-            "conventional cell at 600 K scaled to +1% volume and then given a general non-symmetric shear "
-            "(deformation gradient I + [[0, .03, -.02], [.015, 0, .025], [-.01, .02, 0]]) "
-            "giving a triclinic cell with all off-diagonal entries nonzero. Strains scale the "
-            "atoms with the cell. The requested frame count (default 500) is split evenly over "
-            "the runs, earlier runs taking the remainder. Run i draws its Maxwell-Boltzmann "
-            "initial velocities (zero net momentum) and Langevin noise from numpy "
-            "default_rng([seed, i]); the bundled set uses seed 0. Positions are wrapped into "
-            "the cell; stress is stored in ASE Voigt order."
+            "conventional cell at 600 K scaled to +1% volume and then given a general "
+            "non-symmetric shear (deformation gradient I + [[0, .03, -.02], [.015, 0, .025], "
+            "[-.01, .02, 0]]) giving a triclinic cell with all off-diagonal entries nonzero. "
+            "Strains scale the atoms with the cell. The requested frame count (default 500) is "
+            "split evenly over the runs, earlier runs taking the remainder. Run i draws its "
+            "Maxwell-Boltzmann initial velocities (zero net momentum) and Langevin noise from "
+            "numpy default_rng([seed, i]); the bundled set uses seed 0. Positions are wrapped "
+            "into the cell; stress is stored in ASE Voigt order."
         ),
         "default_frames": 500,
         "units": {"positions": "Ang", "cell": "Ang", "energy": "eV", "forces": "eV/Ang",

@@ -163,7 +163,6 @@ class FrameTable:
 
 def _frame_properties(atoms: Atoms) -> dict[str, tuple[np.ndarray, bool]]:
     """Numeric properties of one ``Atoms``: name -> (value, per_atom)."""
-    n = len(atoms)
     found: dict[str, tuple[np.ndarray, bool]] = {}
     if atoms.calc is not None:
         for name, value in getattr(atoms.calc, "results", {}).items():
@@ -174,7 +173,7 @@ def _frame_properties(atoms: Atoms) -> dict[str, tuple[np.ndarray, bool]]:
                 value = voigt_6_to_full_3x3_stress(value) if value.shape == (6,) else value.reshape(3, 3)
                 found[name] = (value, False)
             else:
-                found[name] = (value, name in _PER_ATOM_RESULTS and value.shape[:1] == (n,))
+                found[name] = (value, name in _PER_ATOM_RESULTS)
     for name, value in atoms.info.items():
         value = np.asarray(value)
         if value.dtype.kind in "fiub" and name not in found:
@@ -198,6 +197,9 @@ def table_from_atoms(
     frames = list(frames)
     if not frames:
         raise DataError(f"{source}: no structures given; pass at least one ase.Atoms")
+    empty = [k for k, a in enumerate(frames) if len(a) == 0]
+    if empty:
+        raise DataError(f"{source}: frame {empty[0]} has zero atoms; remove empty frames")
     per_frame = [_frame_properties(a) for a in frames]
     names = list(per_frame[0])
     for k, props in enumerate(per_frame):

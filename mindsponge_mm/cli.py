@@ -1,0 +1,97 @@
+"""The ``mindsponge-mm`` command.
+
+A user mistake prints one line ``error: ...`` and exits with code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("GLOG_v", "3")  # before anything imports MindSpore
+
+from . import __version__  # noqa: E402
+from .errors import UserError  # noqa: E402
+
+
+def _units(pairs) -> dict:
+    units = {}
+    for text in pairs or []:
+        if "=" not in text:
+            raise UserError(f"--units takes NAME=UNIT pairs such as energy=kcal/mol, got {text!r}")
+        key, value = text.split("=", 1)
+        units[key.strip()] = value.strip()
+    return units
+
+
+def cmd_run(args) -> None:
+    from .config import load_config
+    from .jobs import run
+
+    run(load_config(args.config, args.overrides))
+
+
+def cmd_data_info(args) -> None:
+    from .data import AtomsDataset
+
+    print(AtomsDataset.open(args.path, _units(args.units)).summary())
+
+
+def cmd_data_convert(args) -> None:
+    from .data import AtomsDataset
+
+    out = AtomsDataset.open(args.input, _units(args.units)).save(args.output)
+    print(f"wrote {args.output}: {len(out)} frames, properties {', '.join(out.properties)}")
+
+
+def cmd_data_generate(args) -> None:
+    from .data.generate import generate_dataset
+
+    generate_dataset(args.name, args.out, seed=args.seed, n_frames=args.frames)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mindsponge-mm", description="MindSpore-native molecular modeling")
+    parser.add_argument("--version", action="version", version=f"mindsponge_mm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run every stage of a YAML job config")
+    p.add_argument("config", help="YAML file, e.g. configs/quickstart.yaml")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    p.set_defaults(func=cmd_run)
+
+    data = sub.add_parser("data", help="inspect, convert and generate datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    p = dsub.add_parser("info", help="counts, elements, property shapes and ranges, units")
+    p.add_argument("path", help="dataset file or bundled:NAME")
+    p.add_argument("--units", nargs="*", metavar="NAME=UNIT", help="units of a file that does not declare them")
+    p.set_defaults(func=cmd_data_info)
+    p = dsub.add_parser("convert", help="convert between .h5, .db and any ase.io format (read only)")
+    p.add_argument("input")
+    p.add_argument("output", help=".h5 or .db")
+    p.add_argument("--units", nargs="*", metavar="NAME=UNIT", help="units of the input when it does not declare them")
+    p.set_defaults(func=cmd_data_convert)
+    p = dsub.add_parser("generate", help="regenerate a bundled reference dataset")
+    p.add_argument("name", help="ethanol or copper")
+    p.add_argument("--out", help="output .h5 (default: the package's bundled file)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", type=int, default=None, help="number of frames (default: the bundled size)")
+    p.set_defaults(func=cmd_data_generate)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; outputs written so far are complete, partial files were discarded", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
