@@ -1,0 +1,20 @@
+"""Every tutorial runs as a smoke test, as a user would run it."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "tutorials").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.name for p in TUTORIALS])
+def test_tutorial_runs(path, tmp_path):
+    env = {**os.environ, "GLOG_v": "3", "XDG_CACHE_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+
+
+def test_tutorials_exist():
+    assert any(p.name.startswith("01_data") for p in TUTORIALS)
