@@ -49,9 +49,21 @@ ARRAY_FIELDS = (
 )
 
 
-def round_up(value: int, multiple: int) -> int:
-    """Smallest multiple of ``multiple`` that is >= ``value`` (and >= ``multiple``)."""
-    return max(multiple, -(-int(value) // multiple) * multiple)
+def round_up(value: int, multiple: int, steps_per_octave: int = 0) -> int:
+    """Bucket capacity for ``value`` items: at least ``multiple``, a multiple of ``multiple``.
+
+    With ``steps_per_octave = k > 0`` the step grows with the value (geometric buckets):
+    it is ``multiple`` times the largest power of two not above ``value / (k · multiple)``,
+    so padding stays below about 1/k of the value and the number of distinct capacities
+    grows only logarithmically with the spread of batch sizes. ``k = 0`` gives plain
+    multiples of ``multiple``.
+    """
+    value, multiple = int(value), int(multiple)
+    step = multiple
+    if steps_per_octave > 0 and value > multiple:
+        ratio = value // (steps_per_octave * multiple)
+        step = multiple * (1 << max(ratio.bit_length() - 1, 0))
+    return max(multiple, -(-value // step) * step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +125,7 @@ def collate(
     n_structures: int | None = None,
     atom_multiple: int = 32,
     pair_multiple: int = 256,
+    steps_per_octave: int = 4,
     properties: Sequence[str] = (),
     per_atom: Mapping[str, bool] | None = None,
     dtype: str = "float32",
@@ -122,7 +135,8 @@ def collate(
     """Build a padded :class:`Batch` from frame dicts (as returned by ``AtomsDataset[i]``).
 
     ``n_structures`` is the structure capacity without the padding structure (default
-    ``len(frames)``). ``per_atom`` says which ``properties`` are per atom; by default
+    ``len(frames)``). Atom and pair capacities are bucketed by :func:`round_up` with
+    ``atom_multiple``/``pair_multiple`` and ``steps_per_octave``. ``per_atom`` says which ``properties`` are per atom; by default
     a property whose first dimension equals the frame's atom count is per atom.
     No loop over atoms runs in Python: only per-structure concatenation.
     """
@@ -133,13 +147,13 @@ def collate(
         raise ValueError(f"{n_struct} frames do not fit a structure capacity of {s_cap - 1}")
     counts = np.array([len(f["atomic_numbers"]) for f in frames], dtype=np.int64)
     n_real = int(counts.sum())
-    a_cap = round_up(n_real + 1, atom_multiple)
+    a_cap = round_up(n_real + 1, atom_multiple, steps_per_octave)
     positions = [np.asarray(f["positions"]) for f in frames]
     cells = [np.asarray(f["cell"]) for f in frames]
     pbcs = [np.asarray(f["pbc"], bool) for f in frames]
     idx_i, idx_j, shifts, pair_counts = batch_neighbor_list(positions, cells, pbcs, cutoff, backend=neighbor_backend)
     p_real = len(idx_i)
-    p_cap = round_up(p_real, pair_multiple)
+    p_cap = round_up(p_real, pair_multiple, steps_per_octave)
 
     pad_cell_length = max(2.0 * float(cutoff), 10.0)
     out_z = np.zeros(a_cap, np.int32)

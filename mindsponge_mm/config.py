@@ -174,6 +174,7 @@ DATA_SCHEMA = {
     "shuffle": Field(bool, True),
     "atom_multiple": Field(int, 32, minimum=1, doc="atom capacity is rounded up to this multiple"),
     "pair_multiple": Field(int, 256, minimum=1, doc="pair capacity is rounded up to this multiple"),
+    "steps_per_octave": Field(int, 4, minimum=0, doc="geometric bucketing of capacities; 0 = plain multiples"),
     "dtype": Field(str, "float32", choices=("float32", "float64")),
 }
 

@@ -45,7 +45,8 @@ def run(config: dict, log: Callable[[str], None] = print) -> dict:
     data = config["data"]
     loader = AtomsLoader(
         ds, data["batch_size"], data["cutoff"], shuffle=data["shuffle"], seed=config["run"]["seed"],
-        indices=parts[0], atom_multiple=data["atom_multiple"], pair_multiple=data["pair_multiple"], dtype=data["dtype"],
+        indices=parts[0], atom_multiple=data["atom_multiple"], pair_multiple=data["pair_multiple"],
+        steps_per_octave=data["steps_per_octave"], dtype=data["dtype"],
     )
     batch = next(iter(loader))
     log(f"loader    {len(loader)} training batches of {loader.batch_size}, cutoff {loader.cutoff} Ang")

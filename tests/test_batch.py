@@ -124,3 +124,14 @@ def test_loader_bad_arguments(mixed):
         AtomsLoader(ds, 2, -1.0)
     with pytest.raises(DataError, match="split indices"):
         AtomsLoader(ds, 2, CUTOFF, indices=[0, 99])
+
+
+def test_round_up_buckets():
+    from mindsponge_mm.batch import round_up
+
+    assert [round_up(v, 32, 0) for v in (1, 32, 33, 300)] == [32, 32, 64, 320]
+    caps = [round_up(v, 256, 4) for v in range(1, 100_000, 97)]
+    values = list(range(1, 100_000, 97))
+    assert all(c >= v and c % 256 == 0 for c, v in zip(caps, values))
+    assert max(c / v for c, v in zip(caps, values) if v > 2048) <= 1.25 + 1e-9  # padding bounded
+    assert len(set(caps)) < 40  # few distinct shapes over two decades of sizes

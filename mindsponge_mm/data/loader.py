@@ -23,7 +23,9 @@ class AtomsLoader:
         indices: the frames to use (e.g. a training split); default all.
         transforms: applied to every frame before batching.
         properties: targets to include; default every property of the dataset.
-        atom_multiple, pair_multiple: capacities are rounded up to these multiples.
+        atom_multiple, pair_multiple: capacities are multiples of these.
+        steps_per_octave: geometric bucketing of capacities (see :func:`~mindsponge_mm.batch.round_up`);
+            0 rounds to plain multiples.
         drop_last: drop the last incomplete batch.
         dtype: float dtype of positions, cells, shifts and float targets.
     """
@@ -40,6 +42,7 @@ class AtomsLoader:
         properties: Sequence[str] | None = None,
         atom_multiple: int = 32,
         pair_multiple: int = 256,
+        steps_per_octave: int = 4,
         drop_last: bool = False,
         dtype: str = "float32",
         neighbor_backend: str = "auto",
@@ -62,6 +65,7 @@ class AtomsLoader:
         self.per_atom = {k: v.per_atom for k, v in dataset.properties.items()}
         self.atom_multiple = int(atom_multiple)
         self.pair_multiple = int(pair_multiple)
+        self.steps_per_octave = int(steps_per_octave)
         self.drop_last = drop_last
         self.dtype = dtype
         self.neighbor_backend = neighbor_backend
@@ -101,6 +105,7 @@ class AtomsLoader:
             n_structures=self.batch_size,
             atom_multiple=self.atom_multiple,
             pair_multiple=self.pair_multiple,
+            steps_per_octave=self.steps_per_octave,
             properties=self.properties,
             per_atom=self.per_atom,
             dtype=self.dtype,
