@@ -26,7 +26,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "hypothesis>=6.80"],
+        "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3"],  # tblite: the reference-data tests
         "reference": ["tblite>=0.3"],
     },
     entry_points={"console_scripts": ["mindsponge-mm = mindsponge_mm.cli:main"]},
