@@ -1,0 +1,172 @@
+"""Build, cache and load the C++ neighbor-list kernel (``kernels/cpu/neighbor_list.cc``).
+
+The kernel is compiled with g++ on first use into the user cache directory
+(``$XDG_CACHE_HOME/mindsponge_mm/kernels/<hash>/``). The hash covers the source, the
+compiler flags and the CPU, so a changed source or another machine rebuilds it. The
+library is written to a temporary name and renamed, so concurrent ranks never load a
+half-written file.
+
+The same library serves two callers:
+
+* :func:`kernel_neighbor_pairs` calls it through ``ctypes`` on numpy arrays;
+* :func:`aot_op` wraps its ``NeighborListAOT`` entry as ``ops.Custom(func_type="aot")``
+  for use inside MindSpore graphs (fixed capacity).
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+SOURCE_NAME = "neighbor_list.cc"
+CXX_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+ERROR_CODES = {-1: "non-finite positions or cell", -2: "a periodic lattice vector is zero or the periodic vectors are linearly dependent"}
+
+
+class KernelBuildError(UserError):
+    """The C++ kernel could not be compiled (no compiler, or a compiler error)."""
+
+
+def source_path() -> Path:
+    """The kernel source: installed beside the package, or in the repository's ``kernels/cpu``."""
+    candidates = [
+        Path(__file__).resolve().parents[1] / "_kernels" / "cpu" / SOURCE_NAME,
+        Path(__file__).resolve().parents[2] / "kernels" / "cpu" / SOURCE_NAME,
+    ]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise KernelBuildError(f"neighbor kernel source {SOURCE_NAME} not found; reinstall mindsponge_mm or use backend='mindspore'")
+
+
+def _cpu_tag() -> str:
+    model = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags")):
+                model += line
+    except OSError:
+        pass
+    return model
+
+
+def library_path() -> Path:
+    """Where the compiled library for the current source, flags and CPU lives in the cache."""
+    from ..data.statistics import cache_dir
+
+    src = source_path()
+    key = hashlib.sha1(src.read_bytes() + " ".join(CXX_FLAGS).encode() + _cpu_tag().encode()).hexdigest()[:16]
+    return cache_dir() / "kernels" / key / "libmsmm_neighbors.so"
+
+
+@functools.lru_cache(maxsize=None)
+def build() -> Path:
+    """Compile the kernel if the cache has no build of the current source; return the library path."""
+    lib = library_path()
+    if lib.exists():
+        return lib
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if not compiler:
+        raise KernelBuildError(
+            "no C++ compiler found to build the neighbor-list kernel; install g++ (e.g. apt-get install g++) "
+            "or use neighbor backend 'mindspore' (the portable fallback)"
+        )
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
+    os.close(fd)
+    try:
+        proc = subprocess.run([compiler, *CXX_FLAGS, "-o", tmp, str(source_path())], capture_output=True, text=True)
+        if proc.returncode != 0:
+            first = next((l for l in proc.stderr.splitlines() if "error" in l), proc.stderr.strip()[:200])
+            raise KernelBuildError(f"compiling the neighbor-list kernel failed ({first}); use neighbor backend 'mindspore'")
+        os.replace(tmp, lib)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return lib
+
+
+@functools.lru_cache(maxsize=None)
+def _library() -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(build()))
+    lib.msmm_nl_compute.restype = ctypes.c_void_p
+    lib.msmm_nl_compute.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double,
+        ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
+    ]
+    lib.msmm_nl_fetch.restype = None
+    lib.msmm_nl_fetch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    lib.msmm_nl_free.restype = None
+    lib.msmm_nl_free.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def kernel_neighbor_pairs(positions: np.ndarray, cells: np.ndarray, pbc: np.ndarray, offsets: np.ndarray,
+                          cutoff: float, self_interaction: bool = False, n_threads: int = 0):
+    """Run the C++ kernel on concatenated structures.
+
+    Args:
+        positions [N, 3], cells [S, 3, 3] (float32 or float64, Å), pbc [S, 3] bool,
+        offsets [S + 1] int64: atoms of structure s are ``offsets[s]:offsets[s + 1]``.
+    Returns:
+        ``idx_i`` [P], ``idx_j`` [P] int32 (global atom indices), ``shifts`` [P, 3] int32, ordered by i.
+    """
+    lib = _library()
+    dtype = np.float64 if positions.dtype == np.float64 else np.float32
+    positions = np.ascontiguousarray(positions, dtype=dtype)
+    cells = np.ascontiguousarray(cells, dtype=dtype)
+    pbc = np.ascontiguousarray(pbc, dtype=np.uint8)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    total = ctypes.c_int64(0)
+    handle = lib.msmm_nl_compute(
+        positions.ctypes.data, cells.ctypes.data, pbc.ctypes.data, offsets.ctypes.data, len(offsets) - 1,
+        float(cutoff), int(self_interaction), int(dtype == np.float64), int(n_threads), ctypes.byref(total),
+    )
+    try:
+        n = total.value
+        if n < 0:
+            raise UserError(f"neighbor search failed: {ERROR_CODES.get(n, n)}; check positions and cell")
+        idx_i, idx_j = np.empty(n, np.int32), np.empty(n, np.int32)
+        shifts = np.empty((n, 3), np.int32)
+        lib.msmm_nl_fetch(handle, idx_i.ctypes.data, idx_j.ctypes.data, shifts.ctypes.data, n)
+    finally:
+        lib.msmm_nl_free(handle)
+    return idx_i, idx_j, shifts
+
+
+@functools.lru_cache(maxsize=None)
+def aot_op(capacity: int):
+    """``ops.Custom`` running ``NeighborListAOT`` with a fixed pair capacity C.
+
+    Call it as ``op(positions [N, 3], cells [S, 3, 3], pbc [S, 3] bool, offsets [S + 1] int32,
+    cutoff [1])``; it returns ``idx_i [C]``, ``idx_j [C]``, ``shifts [C, 3]`` (int32) and
+    ``count [1]`` int32: the number of pairs found (more than C means overflow; negative
+    values are the error codes of :data:`ERROR_CODES`).
+    """
+    import mindspore as ms
+    from mindspore import ops
+
+    capacity = int(capacity)
+
+    def out_shape(*_):
+        return [capacity], [capacity], [capacity, 3], [1]
+
+    def out_dtype(*_):
+        return ms.int32, ms.int32, ms.int32, ms.int32
+
+    def bprop(positions, cells, pbc, offsets, cutoff, out, dout):
+        # pair indices are piecewise constant in the inputs: their gradient is zero
+        return tuple(ops.zeros_like(x) for x in (positions, cells, pbc, offsets, cutoff))
+
+    return ops.Custom(f"{build()}:NeighborListAOT", out_shape=out_shape, out_dtype=out_dtype, func_type="aot",
+                      bprop=bprop)
