@@ -361,7 +361,8 @@ int msmm_nl_abi_version() { return 1; }
 
 // ---------------------------------------------------------------------------- MindSpore AOT
 // Inputs:  positions [N, 3] float32|float64, cells [S, 3, 3] same dtype, pbc [S, 3] bool,
-//          offsets [S + 1] int32 (atoms of structure s are offsets[s]..offsets[s+1]), cutoff [1] same dtype.
+//          offsets [S + 1] int32 (atoms of structure s are offsets[s]..offsets[s+1]), cutoff [1] same dtype,
+//          capacity_like [C] int32 (only its length is read: it fixes the output capacity C).
 // Outputs: idx_i [C] int32, idx_j [C] int32, shifts [C, 3] int32, count [1] int32.
 // count is the number of pairs found; when it exceeds the capacity C only C are written (overflow).
 // Negative counts are errors: -1 non-finite input, -2 degenerate periodic cell. Unused slots are 0.
@@ -370,7 +371,7 @@ int NeighborListAOT(int nparam, void** params, int* ndims, int64_t** shapes, con
   (void)ndims;
   (void)stream;
   (void)extra;
-  if (nparam != 9) return 1;
+  if (nparam != 10) return 1;
   const int64_t n_structures = shapes[1][0];
   const int64_t capacity = shapes[5][0];
   const bool is_double = std::string(dtypes[0]) == "float64";
@@ -383,10 +384,10 @@ int NeighborListAOT(int nparam, void** params, int* ndims, int64_t** shapes, con
   else
     run(res, static_cast<const float*>(params[0]), static_cast<const float*>(params[1]),
         static_cast<const uint8_t*>(params[2]), offsets, n_structures, cutoff, false, 0);
-  int32_t* idx_i = static_cast<int32_t*>(params[5]);
-  int32_t* idx_j = static_cast<int32_t*>(params[6]);
-  int32_t* shifts = static_cast<int32_t*>(params[7]);
-  int32_t* count = static_cast<int32_t*>(params[8]);
+  int32_t* idx_i = static_cast<int32_t*>(params[6]);
+  int32_t* idx_j = static_cast<int32_t*>(params[7]);
+  int32_t* shifts = static_cast<int32_t*>(params[8]);
+  int32_t* count = static_cast<int32_t*>(params[9]);
   std::memset(idx_i, 0, sizeof(int32_t) * capacity);
   std::memset(idx_j, 0, sizeof(int32_t) * capacity);
   std::memset(shifts, 0, sizeof(int32_t) * 3 * capacity);

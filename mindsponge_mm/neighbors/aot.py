@@ -145,28 +145,28 @@ def kernel_neighbor_pairs(positions: np.ndarray, cells: np.ndarray, pbc: np.ndar
 
 
 @functools.lru_cache(maxsize=None)
-def aot_op(capacity: int):
-    """``ops.Custom`` running ``NeighborListAOT`` with a fixed pair capacity C.
+def aot_op():
+    """``ops.Custom`` running ``NeighborListAOT`` (fixed capacity, for MindSpore graphs).
 
     Call it as ``op(positions [N, 3], cells [S, 3, 3], pbc [S, 3] bool, offsets [S + 1] int32,
-    cutoff [1])``; it returns ``idx_i [C]``, ``idx_j [C]``, ``shifts [C, 3]`` (int32) and
-    ``count [1]`` int32: the number of pairs found (more than C means overflow; negative
-    values are the error codes of :data:`ERROR_CODES`).
+    cutoff [1], capacity_like [C] int32)``; only the length C of ``capacity_like`` is used.
+    It returns ``idx_i [C]``, ``idx_j [C]``, ``shifts [C, 3]`` (int32) and ``count [1]``
+    int32: the number of pairs found (more than C means overflow; negative values are
+    the error codes of :data:`ERROR_CODES`).
     """
     import mindspore as ms
     from mindspore import ops
 
-    capacity = int(capacity)
-
-    def out_shape(*_):
-        return [capacity], [capacity], [capacity, 3], [1]
+    def out_shape(positions, cells, pbc, offsets, cutoff, capacity_like):
+        c = capacity_like[0]
+        return [c], [c], [c, 3], [1]
 
     def out_dtype(*_):
         return ms.int32, ms.int32, ms.int32, ms.int32
 
-    def bprop(positions, cells, pbc, offsets, cutoff, out, dout):
+    def bprop(positions, cells, pbc, offsets, cutoff, capacity_like, out, dout):
         # pair indices are piecewise constant in the inputs: their gradient is zero
-        return tuple(ops.zeros_like(x) for x in (positions, cells, pbc, offsets, cutoff))
+        return tuple(ops.zeros_like(x) for x in (positions, cells, pbc, offsets, cutoff, capacity_like))
 
     return ops.Custom(f"{build()}:NeighborListAOT", out_shape=out_shape, out_dtype=out_dtype, func_type="aot",
                       bprop=bprop)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 
+import mindspore as ms
 import numpy as np
+from mindspore import ops
 
 # ---------------------------------------------------------------------- host-side set-up
 
@@ -68,17 +70,16 @@ def image_list(max_image) -> np.ndarray:
 # ---------------------------------------------------------------------- the graph function
 
 
+def _cross(a, b):
+    """Row-wise cross product of [S, 3] tensors (plain ops, portable to every backend)."""
+    return ops.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                      a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], -1)
+
+
 def _inverse_rows(basis):
     """For [S, 3, 3] row bases B, the matrix M with s = r @ M (M = B^-1), via cross products."""
-    from mindspore import ops
-
     b0, b1, b2 = basis[:, 0], basis[:, 1], basis[:, 2]
-
-    def cross(a, b):
-        return ops.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
-                          a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], -1)
-
-    c0, c1, c2 = cross(b1, b2), cross(b2, b0), cross(b0, b1)
+    c0, c1, c2 = _cross(b1, b2), _cross(b2, b0), _cross(b0, b1)
     det = (b0 * c0).sum(-1)
     return ops.stack([c0, c1, c2], -1) / det[:, None, None]
 
@@ -95,9 +96,6 @@ def pairs_graph(positions, cells, pbc, structure_index, completion, images, cuto
         idx_i [C], idx_j [C], shifts [C, 3] int32 (ordered by i; unused slots 0) and
         count [] int32, the number of pairs found (> C means overflow).
     """
-    import mindspore as ms
-    from mindspore import ops
-
     positions = ops.stop_gradient(positions)
     cells = ops.stop_gradient(cells)
     n, k = positions.shape[0], images.shape[0]
@@ -124,8 +122,8 @@ def pairs_graph(positions, cells, pbc, structure_index, completion, images, cuto
         zero_image = (ops.arange(k) == 0)[None, :, None]
         valid = ops.logical_and(valid, ops.logical_not(ops.logical_and(eye[:, None, :], zero_image)))
     flat = valid.reshape(-1).astype(ms.int32)
-    count = flat.sum()
-    slot = ops.cumsum(flat, 0) - 1
+    count = flat.sum().astype(ms.int32)
+    slot = ops.cumsum(flat, 0).astype(ms.int32) - 1
     keep = ops.logical_and(flat > 0, slot < capacity)
     dest = ops.where(keep, slot, ops.full_like(slot, capacity))
     source = ops.arange(n * k * n, dtype=ms.int32)
@@ -144,8 +142,6 @@ def pairs_graph(positions, cells, pbc, structure_index, completion, images, cuto
 
 def fallback_neighbor_pairs(positions, cells, pbc, offsets, cutoff: float, self_interaction: bool = False):
     """numpy in, numpy out: :func:`pairs_graph` with a capacity that grows until nothing overflows."""
-    import mindspore as ms
-
     n = len(positions)
     if n == 0:
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 3), np.int32)
