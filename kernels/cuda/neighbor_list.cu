@@ -605,7 +605,8 @@ extern "C" {
 
 // ---------------------------------------------------------------------------- MindSpore AOT (GPU)
 // Inputs:  positions [N, 3] float32|float64, cells [S, 3, 3] same dtype, pbc [S, 3] bool (1 byte),
-//          offsets [S + 1] int32 (atoms of structure s are offsets[s]..offsets[s+1]), cutoff [1] same dtype.
+//          offsets [S + 1] int32 (atoms of structure s are offsets[s]..offsets[s+1]), cutoff [1] same dtype,
+//          capacity_like [C] int32 (only its length is used: it fixes the output capacity C; never read).
 // Outputs: idx_i [C] int32, idx_j [C] int32, shifts [C, 3] int32, count [1] int32.
 // All pointers are device pointers; everything runs asynchronously on `stream` (a cudaStream_t).
 // count is the number of pairs found; when it exceeds the capacity C only C of them are written (overflow).
@@ -616,19 +617,19 @@ int NeighborListAOT(int nparam, void** params, int* ndims, int64_t** shapes, con
                     void* extra) {
   (void)ndims;
   (void)extra;
-  if (nparam != 9) return 1;
+  if (nparam != 10) return 1;
   const bool is_double = std::strcmp(dtypes[0], "float64") == 0;
   if (!is_double && std::strcmp(dtypes[0], "float32") != 0) return 1;
   const int64_t n_atoms = shapes[0][0];
   const int64_t n_structures = shapes[1][0];
-  const int64_t capacity = shapes[5][0];
+  const int64_t capacity = shapes[5][0];  // length of capacity_like (== length of idx_i), as on the CPU
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   const uint8_t* pbc = static_cast<const uint8_t*>(params[2]);
   const int32_t* offsets = static_cast<const int32_t*>(params[3]);
-  int32_t* idx_i = static_cast<int32_t*>(params[5]);
-  int32_t* idx_j = static_cast<int32_t*>(params[6]);
-  int32_t* shifts = static_cast<int32_t*>(params[7]);
-  int32_t* count = static_cast<int32_t*>(params[8]);
+  int32_t* idx_i = static_cast<int32_t*>(params[6]);
+  int32_t* idx_j = static_cast<int32_t*>(params[7]);
+  int32_t* shifts = static_cast<int32_t*>(params[8]);
+  int32_t* count = static_cast<int32_t*>(params[9]);
   if (is_double)
     return nl_launch(static_cast<const double*>(params[0]), static_cast<const double*>(params[1]), pbc, offsets,
                      static_cast<const double*>(params[4]), n_structures, n_atoms, capacity, idx_i, idx_j, shifts,

@@ -79,8 +79,10 @@ class NeighborList(nn.Cell):
         self.structure_index = ms.Tensor(np.repeat(np.arange(len(n_atoms), dtype=np.int32), n_atoms))
         self.completion = ms.Tensor(fallback.completion_basis(cells, pbc).astype(self.np_dtype))
         self.max_image = fallback.image_range(cells, pbc, self.list_cutoff)
+        self.minimum_image = fallback.minimum_image_ok(cells, pbc, self.list_cutoff)
+        self.image_cutoff = 2.0 * self.list_cutoff if self.minimum_image else self.list_cutoff
         self.images = ms.Tensor(fallback.image_list(self.max_image))
-        self.max_image_t = ms.Tensor(self.max_image.astype(self.np_dtype))
+        self.max_image_t = ms.Tensor((np.ones(3) if self.minimum_image else self.max_image).astype(self.np_dtype))
         self.cutoff_t = ms.Tensor(np.array([self.list_cutoff], self.np_dtype))
         # |S|_1 of pairs outside the list that a cell change could bring into range (conservative)
         self.unlisted_shift_bound = ms.Tensor(float(self.max_image.sum() + 3), self.ms_dtype)
@@ -110,7 +112,7 @@ class NeighborList(nn.Cell):
         else:
             idx_i, idx_j, shifts, count = fallback.pairs_graph(
                 positions, cells, self.pbc, self.structure_index, self.completion, self.images,
-                self.list_cutoff, self.capacity)
+                self.list_cutoff, self.capacity, False, self.minimum_image)
             bad_images = self._images_insufficient(cells)
         overflow = ops.logical_or(ops.logical_or(count > self.capacity, count < 0), bad_images)
         return idx_i, idx_j, shifts, count, overflow
@@ -122,7 +124,7 @@ class NeighborList(nn.Cell):
         needed = []
         for k in range(3):
             area = ops.sqrt((fallback._cross(basis[:, (k + 1) % 3], basis[:, (k + 2) % 3]) ** 2).sum(-1))
-            needed.append(ops.ceil(self.list_cutoff * area / volume))
+            needed.append(ops.ceil(self.image_cutoff * area / volume))
         needed = ops.stack(needed, -1)  # [S, 3]
         return ops.logical_and(needed > self.max_image_t[None, :], self.pbc).any()
 

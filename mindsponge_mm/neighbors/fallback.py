@@ -1,8 +1,9 @@
 """The portable neighbor search, written only in MindSpore ops (runs on any device target).
 
 Brute force over all atom pairs of a structure and all periodic images within range:
-O(N² · K) time and memory for N atoms and K images, with a fixed pair capacity so the
-output shape is static inside compiled graphs. Use it where the AOT kernel is not
+O(N² · K) time and memory for N atoms and K images (K = 1 when every periodic cell
+thickness is at least twice the cutoff: minimum image), with a fixed pair capacity so
+the output shape is static inside compiled graphs. Use it where the AOT kernel is not
 available (Ascend without the registered op, or a machine without a compiler); the
 C++ kernel is O(N).
 
@@ -84,43 +85,69 @@ def _inverse_rows(basis):
     return ops.stack([c0, c1, c2], -1) / det[:, None, None]
 
 
+def minimum_image_ok(cells: np.ndarray, pbc: np.ndarray, cutoff: float) -> bool:
+    """True when every periodic cell thickness is at least 2·cutoff: then each pair has at most
+    one image within the cutoff, found by rounding the fractional difference."""
+    return bool(np.all(image_range(cells, pbc, 2.0 * cutoff) <= 1))
+
+
+def _candidates_minimum_image(frac_wrapped, wrapped, cell_i, pbc_i, same, cutoff):
+    """valid [N, 1, N] and the image of every (i, j) as a [N * N, 3] int32 table."""
+    pair_image = -ops.round(frac_wrapped[None, :, :] - frac_wrapped[:, None, :]) * pbc_i[:, None, :]  # [N, N, 3]
+    r = wrapped[None, :, :] - wrapped[:, None, :] + ops.matmul(pair_image, cell_i)  # [N, N, 3]
+    valid = ops.logical_and((r * r).sum(-1) < cutoff * cutoff, same)[:, None, :]
+    return valid, pair_image.reshape(-1, 3).astype(ms.int32)
+
+
+def _candidates_all_images(wrapped, cells, pbc, structure_index, images, same, cutoff):
+    """valid [N, K, N] over the static image list, which is the [K, 3] image table."""
+    image_cart = ops.matmul(images.astype(wrapped.dtype)[None], cells)  # [S, K, 3]
+    image_ok = ops.logical_or(images[None, :, :] == 0, pbc[:, None, :]).all(-1)  # [S, K]
+    # r[i, k, j] = wrapped[j] - wrapped[i] + image k of structure(i)
+    r = (wrapped[None, None, :, :] - wrapped[:, None, None, :]
+         + ops.gather(image_cart, structure_index, 0)[:, :, None, :])
+    valid = ops.logical_and((r * r).sum(-1) < cutoff * cutoff, same[:, None, :])  # [N, K, N]
+    return ops.logical_and(valid, ops.gather(image_ok, structure_index, 0)[:, :, None]), images
+
+
 def pairs_graph(positions, cells, pbc, structure_index, completion, images, cutoff: float, capacity: int,
-                self_interaction: bool = False):
+                self_interaction: bool = False, minimum_image: bool = False):
     """Fixed-capacity pair search in MindSpore ops (PyNative or inside ``ms.jit``).
 
     Args:
         positions [N, 3], cells [S, 3, 3], pbc [S, 3] bool, structure_index [N] int32,
         completion [S, 3, 3] (from :func:`completion_basis`), images [K, 3] int32 (static),
-        cutoff (Å, Python float), capacity (static int).
+        cutoff (Å, Python float), capacity (static int), minimum_image (static; only valid when
+        :func:`minimum_image_ok`): search one image per pair instead of all K.
     Returns:
         idx_i [C], idx_j [C], shifts [C, 3] int32 (ordered by i; unused slots 0) and
         count [] int32, the number of pairs found (> C means overflow).
     """
     positions = ops.stop_gradient(positions)
     cells = ops.stop_gradient(cells)
-    n, k = positions.shape[0], images.shape[0]
+    n = positions.shape[0]
+    k = 1 if minimum_image else images.shape[0]
     dtype = positions.dtype
     basis = ops.where(pbc[:, :, None], cells, completion.astype(dtype))
     inverse = _inverse_rows(basis)
     inv_i = ops.gather(inverse, structure_index, 0)  # [N, 3, 3]
     cell_i = ops.gather(cells, structure_index, 0)
+    pbc_i = ops.gather(pbc, structure_index, 0).astype(dtype)  # [N, 3]
     frac = ops.squeeze(ops.matmul(positions[:, None, :], inv_i), 1)
-    wrap = ops.floor(frac) * ops.gather(pbc, structure_index, 0).astype(dtype)  # [N, 3]
+    wrap = ops.floor(frac) * pbc_i  # [N, 3]
     wrapped = positions - ops.squeeze(ops.matmul(wrap[:, None, :], cell_i), 1)
-    images_f = images.astype(dtype)
-    image_cart = ops.matmul(images_f[None], cells)  # [S, K, 3]
-    image_ok = ops.logical_or(images[None, :, :] == 0, pbc[:, None, :]).all(-1)  # [S, K]
-    # r[i, k, j] = wrapped[j] - wrapped[i] + image k of structure(i)
-    r = (wrapped[None, None, :, :] - wrapped[:, None, None, :]
-         + ops.gather(image_cart, structure_index, 0)[:, :, None, :])
-    d2 = (r * r).sum(-1)  # [N, K, N]
     same = structure_index[:, None] == structure_index[None, :]  # [N, N]
-    valid = ops.logical_and(d2 < cutoff * cutoff, same[:, None, :])
-    valid = ops.logical_and(valid, ops.gather(image_ok, structure_index, 0)[:, :, None])
+    if minimum_image:
+        valid, image_table = _candidates_minimum_image(frac - wrap, wrapped, cell_i, pbc_i, same, cutoff)
+    else:
+        valid, image_table = _candidates_all_images(wrapped, cells, pbc, structure_index, images, same, cutoff)
     if not self_interaction:
         eye = ops.eye(n, n, ms.bool_)
         zero_image = (ops.arange(k) == 0)[None, :, None]
-        valid = ops.logical_and(valid, ops.logical_not(ops.logical_and(eye[:, None, :], zero_image)))
+        if minimum_image:  # the self pair is found with image 0 only
+            valid = ops.logical_and(valid, ops.logical_not(eye[:, None, :]))
+        else:
+            valid = ops.logical_and(valid, ops.logical_not(ops.logical_and(eye[:, None, :], zero_image)))
     flat = valid.reshape(-1).astype(ms.int32)
     count = flat.sum().astype(ms.int32)
     slot = ops.cumsum(flat, 0).astype(ms.int32) - 1
@@ -131,10 +158,9 @@ def pairs_graph(positions, cells, pbc, structure_index, completion, images, cuto
     filled = ops.arange(capacity, dtype=ms.int32) < ops.minimum(count, capacity)
     table = ops.where(filled, table, ops.zeros_like(table))
     idx_i = table // (k * n)
-    image_k = (table // n) % k
     idx_j = table % n
-    shifts = (ops.gather(images, image_k, 0) + ops.gather(wrap, idx_i, 0).astype(ms.int32)
-              - ops.gather(wrap, idx_j, 0).astype(ms.int32))
+    image_index = table if minimum_image else (table // n) % k  # minimum image: table = i * N + j
+    shifts = ops.gather(image_table, image_index, 0) + ops.gather(wrap, idx_i, 0).astype(ms.int32) - ops.gather(wrap, idx_j, 0).astype(ms.int32)
     zero = ops.zeros_like(idx_i)
     return (ops.where(filled, idx_i, zero), ops.where(filled, idx_j, zero),
             ops.where(filled[:, None], shifts, ops.zeros_like(shifts)), count)
@@ -151,9 +177,10 @@ def fallback_neighbor_pairs(positions, cells, pbc, offsets, cutoff: float, self_
     dtype = positions.dtype
     args = (ms.Tensor(positions), ms.Tensor(np.asarray(cells, dtype)), ms.Tensor(np.asarray(pbc, bool)),
             ms.Tensor(structure_index), ms.Tensor(completion_basis(cells, pbc).astype(dtype)), ms.Tensor(images))
-    capacity = max(64, 32 * n)
-    while True:
-        idx_i, idx_j, shifts, count = pairs_graph(*args, float(cutoff), capacity, self_interaction)
+    capacity = max(256, 64 * n)
+    minimum_image = minimum_image_ok(cells, pbc, cutoff)
+    while True:  # PyNative: no compilation per shape (the Cell is the compiled path)
+        idx_i, idx_j, shifts, count = pairs_graph(*args, float(cutoff), capacity, self_interaction, minimum_image)
         total = int(count.asnumpy())
         if total <= capacity:
             return idx_i.asnumpy()[:total], idx_j.asnumpy()[:total], shifts.asnumpy()[:total]
