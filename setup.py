@@ -3,6 +3,19 @@ import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+class BuildWithKernels(build_py):
+    """Ship the kernel sources inside the package so a non-editable install can compile them."""
+
+    def run(self):
+        super().run()
+        for source in Path("kernels").glob("*/neighbor_list.c*"):
+            target = Path(self.build_lib) / "mindsponge_mm" / "_kernels" / source.parent.name / source.name
+            self.mkpath(str(target.parent))
+            self.copy_file(str(source), str(target))
+
 
 version = re.search(r'__version__ = "([^"]+)"', Path("mindsponge_mm/__init__.py").read_text()).group(1)
 
@@ -29,5 +42,6 @@ setup(
         "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3"],  # tblite: the reference-data tests
         "reference": ["tblite>=0.3"],
     },
+    cmdclass={"build_py": BuildWithKernels},
     entry_points={"console_scripts": ["mindsponge-mm = mindsponge_mm.cli:main"]},
 )

@@ -120,6 +120,13 @@ __aicore__ inline int32_t ClampToInt32(float x)
     return static_cast<int32_t>(x);
 }
 
+__aicore__ inline int32_t KeyOf(uint32_t structure, int32_t rank)
+{
+    return static_cast<int32_t>(structure) * kRanks + rank;
+}
+
+__aicore__ inline int32_t MinKey(int32_t a, int32_t b) { return a < b ? a : b; }
+
 __aicore__ inline int64_t FloorDiv(int64_t a, int64_t b)
 {
     const int64_t q = a / b;
@@ -388,6 +395,8 @@ public:
 
     __aicore__ inline void Process()
     {
+        // Scalar reads of GM must not hit lines cached by an earlier kernel on this core.
+        DataCacheCleanAndInvalid<int32_t, CacheLine::ENTIRE_DATA_CACHE>(gridGm_);
         cutoff_ = cutGm_.GetValue(0);
         const int32_t earlyStatus = CheckOffsetsAndCutoff();  // every core computes the same value
         int32_t key = kNoError;
@@ -396,9 +405,7 @@ public:
         sink_.Reset(stageI_, stageJ_, stageS_, p_.stageChunk);
         if (earlyStatus == 0) {
             key = CheckCells();
-            if (key == kNoError) {
-                SearchPass(&key, false);
-            }
+            SearchPass(&key, false);  // stops before structures that cannot lower the key
         }
         sink_.Flush();
         const int64_t mine = sink_.Total();
@@ -469,6 +476,8 @@ public:
             PipeWait<HardEvent::S_MTE3>();
             DataCopyPad(countGm_, slot, Bytes(sizeof(int32_t)));
         }
+        // Write back and drop the scalar cache lines of the cell-list region while it is still ours.
+        DataCacheCleanAndInvalid<int32_t, CacheLine::ENTIRE_DATA_CACHE>(gridGm_);
     }
 
 private:
@@ -521,19 +530,20 @@ private:
             Grid g;
             LoadCell(s, g);
             if (!CellFinite(g)) {
-                return static_cast<int32_t>(s) * kRanks + kRankCell;
+                return KeyOf(s, kRankCell);
             }
             V3 basis[3];
             if (g.count > 0 && BinningBasis(g.cell, g.pbc, basis) != 0) {
-                return static_cast<int32_t>(s) * kRanks + kRankLattice;
+                return KeyOf(s, kRankLattice);
             }
         }
         return kNoError;
     }
 
     // All structures that meet my atom range: build the grid, search my atoms, emit to sink_.
-    // On the first failing structure the error key is stored and the pass stops (later
-    // structures cannot change the status: the smallest key wins).
+    // On the first failing structure the error key is stored and the pass stops; it also stops at
+    // a structure whose keys cannot be below *key (the smallest key over all cores wins). Pairs
+    // emitted before an error are discarded by the status check after SyncAll.
     __aicore__ inline void SearchPass(int32_t* key, bool stopWhenSaturated)
     {
         const int64_t aBegin = p_.atomBegin;
@@ -555,19 +565,19 @@ private:
         for (uint32_t s = lo; s < p_.numStructures; ++s) {
             Grid g;
             LoadCell(s, g);
-            if (g.first >= aEnd) {
+            if (g.first >= aEnd || KeyOf(s, kRankCell) >= *key) {
                 break;
             }
             if (g.count == 0) {
                 continue;
             }
             if (!CellFinite(g)) {
-                *key = Min64(*key, static_cast<int64_t>(s) * kRanks + kRankCell);
+                *key = MinKey(*key, KeyOf(s, kRankCell));
                 return;
             }
             const int32_t rank = BuildGrid(g);
             if (rank >= 0) {
-                *key = Min64(*key, static_cast<int64_t>(s) * kRanks + rank);
+                *key = MinKey(*key, KeyOf(s, rank));
                 return;
             }
             if (!(cutoff_ > 0.0f)) {
