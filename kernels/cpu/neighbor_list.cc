@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,9 @@ namespace {
 
 constexpr int kErrNonFinite = -1;   // a position or cell entry is NaN or inf
 constexpr int kErrDegenerate = -2;  // a periodic lattice vector is zero or the periodic vectors are dependent
+constexpr int kErrArguments = -3;   // cutoff not finite and positive, or offsets not increasing within [0, N]
+constexpr int kErrMemory = -4;      // the cell list did not fit in memory
+constexpr int64_t kMaxBinsPerAxis = int64_t(1) << 20;
 
 struct Pair {
   int32_t i, j, sx, sy, sz;
@@ -154,22 +158,22 @@ int build_grid(Grid& g, const Real* positions, double cutoff) {
   double width[3];  // bin thickness in Å (perpendicular)
   for (int k = 0; k < 3; ++k) {
     double extent = g.pbc[k] ? thickness[k] : (hi[k] - lo[k]);  // non-periodic rows are unit vectors
-    int64_t nb = (extent > cutoff) ? int64_t(extent / cutoff) : 1;
-    g.nbin[k] = std::max<int64_t>(1, nb);
+    double nb = (extent > cutoff) ? std::floor(extent / cutoff) : 1.0;
+    g.nbin[k] = int64_t(std::min<double>(std::max(nb, 1.0), double(kMaxBinsPerAxis)));
   }
   // keep the grid no larger than a few bins per atom (sparse systems)
   const int64_t max_bins = std::max<int64_t>(27, 2 * n);
-  while (g.nbin[0] * g.nbin[1] * g.nbin[2] > max_bins) {
+  while (double(g.nbin[0]) * double(g.nbin[1]) * double(g.nbin[2]) > double(max_bins)) {
     int k = int(std::max_element(g.nbin, g.nbin + 3) - g.nbin);
     g.nbin[k] = std::max<int64_t>(1, g.nbin[k] / 2);
   }
   for (int k = 0; k < 3; ++k) {
     double extent = g.pbc[k] ? thickness[k] : (hi[k] - lo[k]);
     width[k] = extent / double(g.nbin[k]);
-    int64_t r = (width[k] > 0) ? int64_t(std::ceil(cutoff / width[k])) : 0;
+    // a relative slack of 1e-9 keeps pairs within rounding of the cutoff when extent/cutoff is an integer
+    int64_t r = (width[k] > 0) ? int64_t(std::ceil(cutoff / width[k] * (1.0 + 1e-9))) : 0;
     if (!g.pbc[k]) r = std::min<int64_t>(r, g.nbin[k] - 1);
     g.range[k] = std::max<int64_t>(r, g.pbc[k] ? 1 : 0);
-    if (g.pbc[k] && g.nbin[k] == 1) g.range[k] = std::max<int64_t>(r, 1);
   }
   // counting sort of atoms into bins
   const int64_t n_bins = g.nbin[0] * g.nbin[1] * g.nbin[2];
@@ -268,7 +272,17 @@ struct Result {
 
 template <typename Real, typename Bool, typename Index>
 void run(Result& res, const Real* positions, const Real* cells, const Bool* pbc, const Index* offsets,
-         int64_t n_structures, double cutoff, bool self_interaction, int requested_threads) {
+         int64_t n_structures, double cutoff, bool self_interaction, int requested_threads, int64_t n_atoms_total) {
+  if (!std::isfinite(cutoff) || !(cutoff > 0)) {
+    res.status = kErrArguments;
+    return;
+  }
+  for (int64_t s = 0; s < n_structures; ++s) {
+    if (offsets[s] < 0 || offsets[s + 1] < offsets[s] || (n_atoms_total >= 0 && int64_t(offsets[s + 1]) > n_atoms_total)) {
+      res.status = kErrArguments;
+      return;
+    }
+  }
   std::vector<Grid> grids(n_structures);
   int64_t n_atoms = n_structures ? int64_t(offsets[n_structures]) - int64_t(offsets[0]) : 0;
   for (int64_t s = 0; s < n_structures; ++s) {
@@ -316,6 +330,17 @@ void run(Result& res, const Real* positions, const Real* cells, const Bool* pbc,
   for (auto& p : res.parts) res.total += int64_t(p.size());
 }
 
+template <typename... Args>
+void safe_run(Result& res, Args... args) {
+  try {
+    run(res, args...);
+  } catch (const std::bad_alloc&) {
+    res.parts.clear();
+    res.total = 0;
+    res.status = kErrMemory;
+  }
+}
+
 void copy_out(const Result& res, int32_t* idx_i, int32_t* idx_j, int32_t* shifts, int64_t capacity) {
   int64_t k = 0;
   for (const auto& part : res.parts) {
@@ -342,11 +367,11 @@ void* msmm_nl_compute(const void* positions, const void* cells, const uint8_t* p
                       int64_t* total) {
   Result* res = new Result();
   if (is_double)
-    run(*res, static_cast<const double*>(positions), static_cast<const double*>(cells), pbc, offsets, n_structures,
-        cutoff, self_interaction != 0, n_threads);
+    safe_run(*res, static_cast<const double*>(positions), static_cast<const double*>(cells), pbc, offsets, n_structures,
+             cutoff, self_interaction != 0, n_threads, int64_t(-1));
   else
-    run(*res, static_cast<const float*>(positions), static_cast<const float*>(cells), pbc, offsets, n_structures,
-        cutoff, self_interaction != 0, n_threads);
+    safe_run(*res, static_cast<const float*>(positions), static_cast<const float*>(cells), pbc, offsets, n_structures,
+             cutoff, self_interaction != 0, n_threads, int64_t(-1));
   *total = res->status ? res->status : res->total;
   return res;
 }
@@ -365,10 +390,11 @@ int msmm_nl_abi_version() { return 1; }
 //          capacity_like [C] int32 (only its length is read: it fixes the output capacity C).
 // Outputs: idx_i [C] int32, idx_j [C] int32, shifts [C, 3] int32, count [1] int32.
 // count is the number of pairs found; when it exceeds the capacity C only C are written (overflow).
-// Negative counts are errors: -1 non-finite input, -2 degenerate periodic cell. Unused slots are 0.
+// Negative counts are errors: -1 non-finite input, -2 degenerate periodic cell, -3 bad cutoff or offsets,
+// -4 out of memory. Unused slots are 0.
 int NeighborListAOT(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, void* stream,
                     void* extra) {
-  (void)ndims;
+  (void)ndims;  // shapes are read directly
   (void)stream;
   (void)extra;
   if (nparam != 10) return 1;
@@ -377,13 +403,15 @@ int NeighborListAOT(int nparam, void** params, int* ndims, int64_t** shapes, con
   const bool is_double = std::string(dtypes[0]) == "float64";
   double cutoff = is_double ? static_cast<const double*>(params[4])[0] : double(static_cast<const float*>(params[4])[0]);
   const int32_t* offsets = static_cast<const int32_t*>(params[3]);
+  const int64_t n_atoms = shapes[0][0];
+  if (std::string(dtypes[1]) != dtypes[0] || std::string(dtypes[3]) != "int32") return 2;
   Result res;
   if (is_double)
-    run(res, static_cast<const double*>(params[0]), static_cast<const double*>(params[1]),
-        static_cast<const uint8_t*>(params[2]), offsets, n_structures, cutoff, false, 0);
+    safe_run(res, static_cast<const double*>(params[0]), static_cast<const double*>(params[1]),
+             static_cast<const uint8_t*>(params[2]), offsets, n_structures, cutoff, false, 0, n_atoms);
   else
-    run(res, static_cast<const float*>(params[0]), static_cast<const float*>(params[1]),
-        static_cast<const uint8_t*>(params[2]), offsets, n_structures, cutoff, false, 0);
+    safe_run(res, static_cast<const float*>(params[0]), static_cast<const float*>(params[1]),
+             static_cast<const uint8_t*>(params[2]), offsets, n_structures, cutoff, false, 0, n_atoms);
   int32_t* idx_i = static_cast<int32_t*>(params[6]);
   int32_t* idx_j = static_cast<int32_t*>(params[7]);
   int32_t* shifts = static_cast<int32_t*>(params[8]);

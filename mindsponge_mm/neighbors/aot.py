@@ -29,8 +29,14 @@ import numpy as np
 from ..errors import UserError
 
 SOURCE_NAME = "neighbor_list.cc"
-CXX_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
-ERROR_CODES = {-1: "non-finite positions or cell", -2: "a periodic lattice vector is zero or the periodic vectors are linearly dependent"}
+# -ffp-contract=off: no fused multiply-add, so pairs at the cutoff do not depend on the CPU
+CXX_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+ERROR_CODES = {
+    -1: "non-finite positions or cell",
+    -2: "a periodic lattice vector is zero or the periodic vectors are linearly dependent",
+    -3: "the cutoff is not a positive number, or the structure offsets are inconsistent",
+    -4: "out of memory while building the cell list",
+}
 
 
 class KernelBuildError(UserError):
