@@ -156,6 +156,117 @@ __aicore__ inline V3 Scale(const V3& a, float s)
     return r;
 }
 
+// ------------------------------------------------------------------------------------------ distance test
+// The CPU kernel decides |rj - ri + S cell|^2 < cutoff^2 in float64 from float32 inputs, which is
+// exact but for a ~1e-16 band. Plain float32 would flip pairs within ~1e-6 (relative) of the
+// cutoff, about one pair in 10^5 in dense systems. So: a float32 estimate with a rigorous bound
+// on its rounding error decides almost every candidate; the rare ones inside the bound are
+// re-evaluated in double-float arithmetic (error-free sums and products, ~44-bit precision).
+// The double-float steps only use products of 12-bit halves, so they stay exact if the compiler
+// contracts a multiply-add into an FMA.
+constexpr float kUnit = 5.9604645e-8f;           // 2^-24, unit roundoff of float32
+constexpr float kSumErr = 8.0f * kUnit;          // >= the 5 roundings of one component (4 sums, 1 product)
+constexpr float kSqErr = 6.0f * kUnit;           // >= 3 roundings of the squared sum + rounding of cutoff^2
+
+struct DF {
+    float hi;
+    float lo;
+};
+
+__aicore__ inline DF TwoSum(float a, float b)
+{
+    const float s = a + b;
+    const float bb = s - a;
+    const float err = (a - (s - bb)) + (b - bb);
+    DF r{s, err};
+    return r;
+}
+
+__aicore__ inline void Split(float a, float& hi, float& lo)
+{
+    const float c = 4097.0f * a;  // 2^12 + 1
+    const float big = c - a;
+    hi = c - big;
+    lo = a - hi;
+}
+
+__aicore__ inline DF TwoProd(float a, float b)
+{
+    const float p = a * b;
+    float ah, al, bh, bl;
+    Split(a, ah, al);
+    Split(b, bh, bl);
+    const float hh = ah * bh;
+    const float hl = ah * bl;
+    const float lh = al * bh;
+    const float ll = al * bl;
+    const float err = (((hh - p) + hl) + lh) + ll;
+    DF r{p, err};
+    return r;
+}
+
+__aicore__ inline DF AddDF(const DF& a, float b)  // (a.hi + a.lo) + b
+{
+    const DF s = TwoSum(a.hi, b);
+    return TwoSum(s.hi, s.lo + a.lo);
+}
+
+// one component r_j - r_i + sx c0 + sy c1 + sz c2, compensated
+__aicore__ inline DF ComponentDF(float rj, float ri, float sx, float c0, float sy, float c1, float sz, float c2)
+{
+    DF d = TwoSum(rj, -ri);
+    const DF p0 = TwoProd(sx, c0);
+    const DF p1 = TwoProd(sy, c1);
+    const DF p2 = TwoProd(sz, c2);
+    d = AddDF(d, p0.hi);
+    d = AddDF(d, p1.hi);
+    d = AddDF(d, p2.hi);
+    return TwoSum(d.hi, d.lo + ((p0.lo + p1.lo) + p2.lo));
+}
+
+__aicore__ inline DF SquareDF(const DF& a)
+{
+    const DF p = TwoProd(a.hi, a.hi);
+    return TwoSum(p.hi, p.lo + 2.0f * a.hi * a.lo);
+}
+
+// |d|^2 < cutoff^2 for d = rj - ri + (sx, sy, sz) . cell (cell rows c[0..2], c[3..5], c[6..8])
+__aicore__ inline bool WithinCutoff(float rjx, float rjy, float rjz, float rix, float riy, float riz, float sx,
+                                    float sy, float sz, const float c[9], float cutoff, float cut2)
+{
+    const float tx0 = sx * c[0], tx1 = sy * c[3], tx2 = sz * c[6];
+    const float ty0 = sx * c[1], ty1 = sy * c[4], ty2 = sz * c[7];
+    const float tz0 = sx * c[2], tz1 = sy * c[5], tz2 = sz * c[8];
+    const float dx = rjx - rix + tx0 + tx1 + tx2;
+    const float dy = rjy - riy + ty0 + ty1 + ty2;
+    const float dz = rjz - riz + tz0 + tz1 + tz2;
+    const float d2 = dx * dx + dy * dy + dz * dz;
+    const float ex = kSumErr * (Abs(rjx) + Abs(rix) + Abs(tx0) + Abs(tx1) + Abs(tx2));
+    const float ey = kSumErr * (Abs(rjy) + Abs(riy) + Abs(ty0) + Abs(ty1) + Abs(ty2));
+    const float ez = kSumErr * (Abs(rjz) + Abs(riz) + Abs(tz0) + Abs(tz1) + Abs(tz2));
+    const float tol = 2.0f * (2.0f * (Abs(dx) * ex + Abs(dy) * ey + Abs(dz) * ez) + (ex * ex + ey * ey + ez * ez) +
+                              kSqErr * (d2 + cut2));
+    if (d2 + tol < cut2) {
+        return true;
+    }
+    if (d2 - tol >= cut2) {
+        return false;
+    }
+    // undecided by float32: compensated evaluation
+    const DF x = ComponentDF(rjx, rix, sx, c[0], sy, c[3], sz, c[6]);
+    const DF y = ComponentDF(rjy, riy, sx, c[1], sy, c[4], sz, c[7]);
+    const DF z = ComponentDF(rjz, riz, sx, c[2], sy, c[5], sz, c[8]);
+    const DF x2 = SquareDF(x);
+    const DF y2 = SquareDF(y);
+    const DF z2 = SquareDF(z);
+    DF sum = AddDF(x2, y2.hi);
+    sum = AddDF(sum, z2.hi);
+    sum = TwoSum(sum.hi, sum.lo + (y2.lo + z2.lo));
+    const DF cc = TwoProd(cutoff, cutoff);
+    const DF diff = TwoSum(sum.hi, -cc.hi);
+    return diff.hi + (diff.lo + (sum.lo - cc.lo)) < 0.0f;
+}
+
 // ------------------------------------------------------------------------------------------ pipe sync
 // Orders two pipes of this core: everything issued before on pipe A completes before pipe B goes on.
 template <HardEvent E>
@@ -845,13 +956,9 @@ private:
                                 continue;
                             }
                             const uint64_t ic = 3 * static_cast<uint64_t>(g.first + c);
-                            const float fsx = static_cast<float>(sx);
-                            const float fsy = static_cast<float>(sy);
-                            const float fsz = static_cast<float>(sz);
-                            const float dx = posGm_.GetValue(ic) - rix + fsx * g.cell[0] + fsy * g.cell[3] + fsz * g.cell[6];
-                            const float dy = posGm_.GetValue(ic + 1) - riy + fsx * g.cell[1] + fsy * g.cell[4] + fsz * g.cell[7];
-                            const float dz = posGm_.GetValue(ic + 2) - riz + fsx * g.cell[2] + fsy * g.cell[5] + fsz * g.cell[8];
-                            if (dx * dx + dy * dy + dz * dz < cut2) {
+                            if (WithinCutoff(posGm_.GetValue(ic), posGm_.GetValue(ic + 1), posGm_.GetValue(ic + 2),
+                                             rix, riy, riz, static_cast<float>(sx), static_cast<float>(sy),
+                                             static_cast<float>(sz), g.cell, cutoff_, cut2)) {
                                 sink_.Emit(static_cast<int32_t>(g.first + a), static_cast<int32_t>(g.first + c), sx, sy, sz);
                             }
                         }

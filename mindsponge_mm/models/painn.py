@@ -1,0 +1,83 @@
+"""PaiNN (Schütt, Unke, Gastegger, ICML 2021): scalar and vector features with message and update blocks."""
+from __future__ import annotations
+
+from mindspore import nn, ops
+
+from ..nn import BesselBasis, CosineCutoff, Dense, MLP, safe_norm, scatter_sum
+from .base import AtomisticModel
+from .registry import register
+
+_EPS = 1e-8
+
+
+class PaiNNMessage(nn.Cell):
+    """ds_i = Σ_j φ_s(s_j) W_s(d_ij);  dv_i = Σ_j φ_vv(s_j) W_vv v_j + φ_vs(s_j) W_vs r̂_ij."""
+
+    def __init__(self, n: int, n_rbf: int, rng, dtype: str):
+        super().__init__()
+        self.n = n
+        self.phi = MLP([n, n, 3 * n], rng, act="silu", dtype=dtype)
+        self.filter = Dense(n_rbf, 3 * n, rng, dtype=dtype)
+
+    def construct(self, s, v, rbf, fcut, unit, idx_i, idx_j, n_atoms: int):
+        n = self.n
+        x = ops.gather(self.phi(s), idx_j, 0) * self.filter(rbf) * fcut[:, None]
+        ds, dvv, dvs = x[:, :n], x[:, n:2 * n], x[:, 2 * n:]
+        dv = dvv[:, None, :] * ops.gather(v, idx_j, 0) + dvs[:, None, :] * unit[:, :, None]
+        return s + scatter_sum(ds, idx_i, n_atoms), v + scatter_sum(dv, idx_i, n_atoms)
+
+
+class PaiNNUpdate(nn.Cell):
+    """Mixes scalars with the norms and inner products of linearly combined vectors."""
+
+    def __init__(self, n: int, rng, dtype: str):
+        super().__init__()
+        self.n = n
+        self.uv = Dense(n, n, rng, bias=False, dtype=dtype)
+        self.vv = Dense(n, n, rng, bias=False, dtype=dtype)
+        self.mix = MLP([2 * n, n, 3 * n], rng, act="silu", dtype=dtype)
+
+    def construct(self, s, v):
+        n = self.n
+        uv, vv = self.uv(v), self.vv(v)  # [A, 3, n]
+        norm = ops.sqrt((vv * vv).sum(1) + _EPS)
+        a = self.mix(ops.concat([s, norm], -1))
+        a_vv, a_sv, a_ss = a[:, :n], a[:, n:2 * n], a[:, 2 * n:]
+        return s + a_sv * (uv * vv).sum(1) + a_ss, v + a_vv[:, None, :] * uv
+
+
+@register("painn")
+class PaiNN(AtomisticModel):
+    """PaiNN energy model (vectors are [A, 3, n_features]).
+
+    Args:
+        elements, cutoff (Å), n_features, n_interactions, n_rbf (Bessel functions), dtype, seed.
+    """
+
+    name = "painn"
+
+    def __init__(self, elements, cutoff: float = 5.0, n_features: int = 128, n_interactions: int = 3,
+                 n_rbf: int = 20, dtype: str = "float32", seed: int = 0):
+        super().__init__(elements, cutoff, dtype, seed)
+        self.hyperparameters.update(n_features=n_features, n_interactions=n_interactions, n_rbf=n_rbf)
+        rng, dt = self.rng, self.dtype_name
+        self.n_features = n_features
+        self.embedding = Dense(self.n_elements, n_features, rng, bias=False, dtype=dt)
+        self.rbf = BesselBasis(n_rbf, cutoff, dtype=dt)
+        self.fcut = CosineCutoff(cutoff)
+        self.messages = nn.CellList([PaiNNMessage(n_features, n_rbf, rng, dt) for _ in range(n_interactions)])
+        self.updates = nn.CellList([PaiNNUpdate(n_features, rng, dt) for _ in range(n_interactions)])
+        self.readout = MLP([n_features, n_features // 2, 1], rng, act="silu", dtype=dt)
+
+    def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
+        n_atoms = species.shape[0]
+        d = safe_norm(vectors, pair_mask)
+        unit = vectors / d[:, None]
+        rbf = self.rbf(d)
+        fcut = self.fcut(d) * pair_mask.astype(d.dtype)
+        s = ops.gather(self.embedding.weight, species, 0)
+        v = ops.zeros((n_atoms, 3, self.n_features), s.dtype)
+        for message, update in zip(self.messages, self.updates):
+            s, v = message(s, v, rbf, fcut, unit, idx_i, idx_j, n_atoms)
+            s, v = update(s, v)
+        return self.readout(s)[:, 0]

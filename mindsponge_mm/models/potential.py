@@ -1,0 +1,174 @@
+"""Potential: energy, forces and stress of any :class:`AtomisticModel`, by automatic differentiation.
+
+Forces are -∂E/∂R. Stress is (1/V) ∂E/∂ε for a symmetric strain ε applied to positions and
+cell together (R -> R (1 + ε), cell -> cell (1 + ε)); this is ASE's sign convention and unit
+(eV/Å³). Non-periodic structures get zero stress.
+
+The graph (energy, forces, stress) is compiled with ``ms.jit`` once per padded shape.
+Checkpoints are safetensors files: the weights plus JSON metadata (model name,
+hyperparameters, elements, cutoff, units, package version). No pickle.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+from .. import __version__
+from ..batch import Batch
+from ..errors import UserError
+from ..io_utils import atomic_path
+from .base import AtomisticModel
+from .registry import MODELS, build
+
+CHECKPOINT_FORMAT = "mindsponge_mm/potential"
+
+
+class EnergyCell(nn.Cell):
+    """Total energy of a strained batch: returns (Σ E, E per structure [S], E per atom [A])."""
+
+    def __init__(self, model: AtomisticModel):
+        super().__init__()
+        self.model = model
+
+    def construct(self, positions, strain, cell, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
+        n_structures = cell.shape[0]
+        eye = ops.eye(3, 3, positions.dtype)
+        deform = eye[None] + 0.5 * (strain + strain.transpose(0, 2, 1))  # [S, 3, 3]
+        atom_deform = ops.gather(deform, structure_index, 0)  # [A, 3, 3]
+        r = ops.squeeze(ops.matmul(positions[:, None, :], atom_deform), 1)
+        cell_d = ops.matmul(cell, deform)
+        pair_cell = ops.gather(cell_d, ops.gather(structure_index, idx_i, 0), 0)  # [P, 3, 3]
+        vectors = (ops.gather(r, idx_j, 0) - ops.gather(r, idx_i, 0)
+                   + ops.squeeze(ops.matmul(shifts[:, None, :], pair_cell), 1))
+        atom_energy = self.model(species, vectors, idx_i, idx_j, pair_mask, atom_mask)
+        structure_energy = ops.unsorted_segment_sum(atom_energy, structure_index, n_structures)
+        return structure_energy.sum(), structure_energy, atom_energy
+
+
+class Potential(nn.Cell):
+    """Energy [S] (eV), per-atom energies [A], forces [A, 3] (eV/Å) and stress [S, 3, 3] (eV/Å³).
+
+    ``construct`` takes tensors (for use inside training and MD graphs); :meth:`evaluate`
+    takes a :class:`~mindsponge_mm.batch.Batch` and returns numpy arrays.
+    """
+
+    def __init__(self, model: AtomisticModel):
+        super().__init__()
+        self.model = model
+        self.energy_cell = EnergyCell(model)
+        self.grad_fn = ms.value_and_grad(self.energy_cell, grad_position=(0, 1), has_aux=True)
+        self._compiled = None
+        self.compiled_shapes: set = set()
+
+    @property
+    def cutoff(self) -> float:
+        return self.model.cutoff
+
+    @property
+    def elements(self) -> list[int]:
+        return self.model.elements
+
+    def construct(self, positions, cell, pbc, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
+        strain = cell * 0.0  # a zero strain that is a graph value (ops.zeros here breaks grad under jit)
+        (_, structure_energy, atom_energy), (grad_r, grad_strain) = self.grad_fn(
+            positions, strain, cell, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index)
+        volume = ops.abs(_det3(cell))
+        periodic = pbc.any(-1)
+        safe_volume = ops.where(periodic, volume, ops.ones_like(volume))
+        stress = grad_strain / safe_volume[:, None, None] * periodic.astype(cell.dtype)[:, None, None]
+        return structure_energy, atom_energy, -grad_r, stress
+
+    # ------------------------------------------------------------------ host side
+    def inputs(self, batch: Batch) -> tuple:
+        """The tensors :meth:`construct` takes, from a numpy batch (checks the elements)."""
+        dtype = np.float64 if self.model.dtype_name == "float64" else np.float32
+        species = self.model.species(batch.atomic_numbers, batch.atom_mask)
+        arrays = (batch.positions.astype(dtype), batch.cell.astype(dtype), batch.pbc, species,
+                  batch.shifts.astype(dtype), batch.idx_i, batch.idx_j, batch.pair_mask, batch.atom_mask,
+                  batch.structure_index)
+        return tuple(ms.Tensor(np.ascontiguousarray(a)) for a in arrays)
+
+    def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
+        """energy [S], energies [A], forces [A, 3], stress [S, 3, 3] as numpy (padding included)."""
+        if self._compiled is None:
+            self._compiled = ms.jit(self.construct)
+        self.compiled_shapes.add(batch.shape)
+        energy, energies, forces, stress = self._compiled(*self.inputs(batch))
+        return {"energy": energy.asnumpy(), "energies": energies.asnumpy(), "forces": forces.asnumpy(),
+                "stress": stress.asnumpy()}
+
+    # ------------------------------------------------------------------ checkpoints
+    def metadata(self) -> dict:
+        m = self.model
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "package_version": __version__,
+            "model": m.name,
+            "hyperparameters": m.hyperparameters,
+            "elements": m.elements,
+            "cutoff": m.cutoff,
+            "units": {"energy": "eV", "length": "Ang", "forces": "eV/Ang", "stress": "eV/Ang^3"},
+        }
+
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
+        """Write weights and metadata to one safetensors file, atomically."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        tensors = {name: p.asnumpy() for name, p in self.model.parameters_and_names()}
+        meta = {**self.metadata(), **(extra or {})}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"mindsponge_mm": json.dumps(meta)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Potential":
+        """Rebuild the model from a checkpoint written by :meth:`save`."""
+        meta, tensors = read_checkpoint(path)
+        model = build(meta["model"], **meta["hyperparameters"])
+        params = dict(model.parameters_and_names())
+        missing = set(params) - set(tensors)
+        if missing:
+            raise UserError(f"{path}: checkpoint lacks weights {sorted(missing)[:3]}; it does not match model {meta['model']!r}")
+        for name, p in params.items():
+            value = tensors[name]
+            if tuple(value.shape) != tuple(p.shape):
+                raise UserError(f"{path}: weight {name} has shape {value.shape}, the model expects {tuple(p.shape)}")
+            p.copy_(ms.Tensor(value))
+        return cls(model)
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(metadata, tensors) of a checkpoint; a missing or foreign file is a one-line UserError."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: checkpoint not found; check the path")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            raw = (f.metadata() or {}).get("mindsponge_mm")
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"{path}: not a readable checkpoint ({err})") from None
+    if raw is None:
+        raise UserError(f"{path}: not a mindsponge_mm checkpoint (no metadata); save it with Potential.save")
+    meta = json.loads(raw)
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("model") not in MODELS:
+        raise UserError(f"{path}: unknown checkpoint format or model {meta.get('model')!r}")
+    return meta, tensors
+
+
+def _det3(m):
+    """Determinant of [S, 3, 3] matrices from plain ops (portable, differentiable)."""
+    return (m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
+            - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
+            + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0]))

@@ -1,0 +1,13 @@
+"""Neural-network building blocks: dense layers, radial bases, cutoff functions, scatter helpers.
+
+Everything here is built from matmul, gather, reshape and segment ops, so it compiles on
+CPU and Ascend and can be differentiated twice (forces, then a force loss).
+"""
+from .basis import BesselBasis, CosineCutoff, GaussianBasis, PolynomialEnvelope
+from .dense import MLP, Dense, activation, shifted_softplus
+from .geometry import safe_norm, scatter_sum
+
+__all__ = [
+    "Dense", "MLP", "activation", "shifted_softplus", "GaussianBasis", "BesselBasis", "CosineCutoff",
+    "PolynomialEnvelope", "safe_norm", "scatter_sum",
+]

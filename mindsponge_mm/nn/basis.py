@@ -1,0 +1,65 @@
+"""Radial bases and cutoff functions of the interatomic distance d (Å); shapes [P] -> [P, n]."""
+from __future__ import annotations
+
+import math
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+
+class GaussianBasis(nn.Cell):
+    """exp(-γ (d - μ_k)²), μ_k evenly spaced on [start, cutoff], γ = 1 / (2 Δμ²) (SchNet)."""
+
+    def __init__(self, n: int, cutoff: float, start: float = 0.0, dtype: str = "float32"):
+        super().__init__()
+        centers = np.linspace(start, cutoff, n)
+        width = centers[1] - centers[0] if n > 1 else cutoff
+        self.centers = ms.Tensor(centers.astype(dtype))
+        self.gamma = float(0.5 / width**2)
+
+    def construct(self, d):
+        return ops.exp(-self.gamma * (d[:, None] - self.centers[None, :]) ** 2)
+
+
+class BesselBasis(nn.Cell):
+    """sqrt(2 / rc) · sin(k π d / rc) / d, k = 1..n (DimeNet, PaiNN, MACE). Needs d > 0 (use a safe norm)."""
+
+    def __init__(self, n: int, cutoff: float, dtype: str = "float32"):
+        super().__init__()
+        self.freq = ms.Tensor((np.arange(1, n + 1) * math.pi / cutoff).astype(dtype))
+        self.prefactor = math.sqrt(2.0 / cutoff)
+
+    def construct(self, d):
+        return self.prefactor * ops.sin(self.freq[None, :] * d[:, None]) / d[:, None]
+
+
+class CosineCutoff(nn.Cell):
+    """0.5 (cos(π d / rc) + 1) for d < rc, else 0. Shape [P] -> [P]."""
+
+    def __init__(self, cutoff: float):
+        super().__init__()
+        self.cutoff = float(cutoff)
+
+    def construct(self, d):
+        inside = (d < self.cutoff).astype(d.dtype)
+        return 0.5 * (ops.cos(d * (math.pi / self.cutoff)) + 1.0) * inside
+
+
+class PolynomialEnvelope(nn.Cell):
+    """The smooth polynomial envelope of DimeNet/MACE with exponent p: 1 at d = 0, zero with p
+    continuous derivatives at d = rc, 0 beyond. Shape [P] -> [P]."""
+
+    def __init__(self, cutoff: float, p: int = 6):
+        super().__init__()
+        self.cutoff = float(cutoff)
+        self.p = float(p)
+
+    def construct(self, d):
+        p = self.p
+        x = d / self.cutoff
+        inside = (x < 1.0).astype(d.dtype)
+        x = x * inside  # keep the polynomial bounded beyond the cutoff
+        env = (1.0 - (p + 1.0) * (p + 2.0) / 2.0 * x**p + p * (p + 2.0) * x ** (p + 1.0)
+               - p * (p + 1.0) / 2.0 * x ** (p + 2.0))
+        return env * inside
