@@ -29,7 +29,7 @@ CHECKPOINT_FORMAT = "mindsponge_mm/potential"
 
 
 class EnergyCell(nn.Cell):
-    """Total energy of a strained batch: returns (Σ E, E per structure [S], E per atom [A])."""
+    """[S + A]: energy per structure, then (detached) energy per atom, of a strained batch."""
 
     def __init__(self, model: AtomisticModel):
         super().__init__()
@@ -47,7 +47,8 @@ class EnergyCell(nn.Cell):
                    + ops.squeeze(ops.matmul(shifts[:, None, :], pair_cell), 1))
         atom_energy = self.model(species, vectors, idx_i, idx_j, pair_mask, atom_mask)
         structure_energy = ops.unsorted_segment_sum(atom_energy, structure_index, n_structures)
-        return structure_energy.sum(), structure_energy, atom_energy
+        # per-atom energies ride along without a gradient (the gradient is that of Σ E_structure)
+        return ops.concat([structure_energy, ops.stop_gradient(atom_energy)])
 
 
 class Potential(nn.Cell):
@@ -59,11 +60,16 @@ class Potential(nn.Cell):
 
     def __init__(self, model: AtomisticModel):
         super().__init__()
-        self.model = model
-        self.energy_cell = EnergyCell(model)
-        self.grad_fn = ms.value_and_grad(self.energy_cell, grad_position=(0, 1), has_aux=True)
+        self.energy_cell = EnergyCell(model)  # the only owner of the model's parameters in this Cell tree
+        # value_and_grad of the vector [S] differentiates its sum. has_aux is avoided on purpose: in
+        # MindSpore 2.10 the aux outputs of an inner value_and_grad get wrong outer gradients.
+        self.grad_fn = ms.value_and_grad(self.energy_cell, grad_position=(0, 1))
         self._compiled = None
         self.compiled_shapes: set = set()
+
+    @property
+    def model(self) -> AtomisticModel:
+        return self.energy_cell.model
 
     @property
     def cutoff(self) -> float:
@@ -75,8 +81,10 @@ class Potential(nn.Cell):
 
     def construct(self, positions, cell, pbc, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
         strain = cell * 0.0  # a zero strain that is a graph value (ops.zeros here breaks grad under jit)
-        (_, structure_energy, atom_energy), (grad_r, grad_strain) = self.grad_fn(
+        energies, (grad_r, grad_strain) = self.grad_fn(
             positions, strain, cell, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index)
+        n_structures = cell.shape[0]
+        structure_energy, atom_energy = energies[:n_structures], energies[n_structures:]
         volume = ops.abs(_det3(cell))
         periodic = pbc.any(-1)
         safe_volume = ops.where(periodic, volume, ops.ones_like(volume))

@@ -1,0 +1,64 @@
+"""SO(3)/O(3) toolkit in e3nn's real basis: Wigner 3j and D, irreps, spherical harmonics, equivariant layers.
+
+Conventions (same as e3nn, so coefficients and models compare one to one):
+
+* real basis with the polar axis along **y**; the l = 1 components are ordered (x, y, z), so
+  ``D_from_matrix(1, R) == R`` and ``Y_1(x) = √3 x/|x|``;
+* spherical harmonics use "component" normalisation, ``‖Y_l(x̂)‖² = 2l+1``, concatenated over
+  ``l = 0..l_max`` (``[..., (l_max+1)²]``);
+* ``wigner_3j`` has Frobenius norm 1 and e3nn's sign (``wigner_3j(1,1,0) = I/√3``), computed
+  exactly (rational arithmetic with symbolic square roots);
+* features are laid out "mul_ir" (entry after entry, copy after copy) as e3nn.
+
+:mod:`.wigner` and :mod:`.irreps` are pure numpy (import them directly to avoid loading
+MindSpore); the package imports everything, including the MindSpore parts.
+"""
+from .irreps import Irrep, Irreps, MulIr
+from .wigner import (
+    D_from_matrix,
+    angles_to_matrix,
+    cartesian_generators,
+    change_basis_real_to_complex,
+    random_rotation,
+    so3_generators,
+    wigner_3j,
+    wigner_D,
+)
+
+from .spherical_harmonics import SphericalHarmonics, sh_dim, spherical_harmonics, spherical_harmonics_np  # noqa: E402
+from .layers import (  # noqa: E402
+    EquivariantLinear,
+    Gate,
+    SymmetricContraction,
+    TensorProductUVU,
+    from_channels,
+    normalize2mom_constant,
+    symmetric_coupling_basis,
+    to_channels,
+)
+
+__all__ = [
+    "Irrep",
+    "Irreps",
+    "MulIr",
+    "wigner_3j",
+    "wigner_D",
+    "D_from_matrix",
+    "angles_to_matrix",
+    "random_rotation",
+    "so3_generators",
+    "cartesian_generators",
+    "change_basis_real_to_complex",
+    "spherical_harmonics",
+    "spherical_harmonics_np",
+    "SphericalHarmonics",
+    "sh_dim",
+    "EquivariantLinear",
+    "TensorProductUVU",
+    "Gate",
+    "SymmetricContraction",
+    "symmetric_coupling_basis",
+    "to_channels",
+    "from_channels",
+    "normalize2mom_constant",
+]

@@ -20,8 +20,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Sequence
-
 import mindspore as ms
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
@@ -129,6 +127,14 @@ class EquivariantLinear(nn.Cell):
             )
         self._out_dims = [b.dim for b in outs]
         self._n_out = len(outs)
+        # where each output entry comes from: (group index, start row in the group's output, mul) or None
+        src = [None] * len(outs)
+        for g, (_, _, gout, _) in enumerate(self._groups):
+            start = 0
+            for j, mo in gout:
+                src[j] = (g, start, mo)
+                start += mo
+        self._out_src = [(-1, 0, 0) if t is None else t for t in src]
         # biases on 0e outputs
         self._bias_slices = [
             (s.start, s.stop) for s, b in zip(out_slices, outs) if b.ir == Irrep(0, 1) and b.mul > 0 and biases
@@ -141,7 +147,7 @@ class EquivariantLinear(nn.Cell):
         x, lead = _flatten_leading(x, self.irreps_in.dim)
         n = x.shape[0]
         w = self.weight * self._scale
-        blocks = [None] * self._n_out
+        gys = []
         for d, gin, gout, rows in self._groups:
             xs = []
             for a, b, mul in gin:  # [n, mul, d] -> [n, d, mul]
@@ -154,17 +160,14 @@ class EquivariantLinear(nn.Cell):
                 wrows.append(ops.concat(wc, 1) if len(wc) > 1 else wc[0])
             wg = ops.concat(wrows, 0) if len(wrows) > 1 else wrows[0]
             yg = ops.matmul(ops.reshape(xg, (n * d, m_in)), wg)  # [n*d, Σ mul_out]
-            yg = ops.transpose(ops.reshape(yg, (n, d, -1)), (0, 2, 1))  # [n, Σ mul_out, d]
-            start = 0
-            for j, mo in gout:
-                blocks[j] = ops.reshape(yg[:, start : start + mo, :], (n, mo * d))
-                start += mo
+            gys.append(ops.transpose(ops.reshape(yg, (n, d, -1)), (0, 2, 1)))  # [n, Σ mul_out, d]
         outs = []
         for j in range(self._n_out):
-            if blocks[j] is None:
+            g, start, mo = self._out_src[j]
+            if g < 0:
                 outs.append(ops.zeros((n, self._out_dims[j]), x.dtype))
             else:
-                outs.append(blocks[j])
+                outs.append(ops.reshape(gys[g][:, start : start + mo, :], (n, self._out_dims[j])))
         out = ops.concat(outs, 1) if len(outs) > 1 else outs[0]
         if self.use_bias:
             out = self._add_bias(out)
@@ -281,6 +284,12 @@ class TensorProductUVU(nn.Cell):
             col += d1 * sg
         self._K = _const(np.concatenate(cols, axis=1), dtype)
         self._n_out = len(self.irreps_out)
+        # output entry j <- (group index, item index)
+        src = {}
+        for g, grp in enumerate(self._groups):
+            for t, item in enumerate(grp[6]):
+                src[item[4]] = (g, t)
+        self._out_src = [src[j] for j in range(self._n_out)]
 
     def construct(self, x1, x2, weights):
         x1, lead = _flatten_leading(x1, self.irreps_node.dim)
@@ -288,13 +297,17 @@ class TensorProductUVU(nn.Cell):
         w, _ = _flatten_leading(weights, self.weight_numel)
         e = x1.shape[0]
         y = ops.matmul(x2, self._K)  # [E, Σ d1*S_g]
-        blocks = [None] * self._n_out
+        zs = []
         for a, b, u, d1, c0, sg, items in self._groups:
             yg = ops.reshape(y[:, c0 : c0 + d1 * sg], (e, d1, sg))
-            z = ops.bmm(ops.reshape(x1[:, a:b], (e, u, d1)), yg)  # [E, u, S_g]
-            for _, off, d3, wo, j in items:
-                zp = z[:, :, off : off + d3] * ops.expand_dims(w[:, wo : wo + u], 2)
-                blocks[j] = ops.reshape(zp, (e, u * d3))
+            zs.append(ops.bmm(ops.reshape(x1[:, a:b], (e, u, d1)), yg))  # [E, u, S_g]
+        blocks = []
+        for j in range(self._n_out):
+            g, t = self._out_src[j]
+            _, _, u, _, _, _, items = self._groups[g]
+            _, off, d3, wo, _ = items[t]
+            zp = zs[g][:, :, off : off + d3] * ops.expand_dims(w[:, wo : wo + u], 2)
+            blocks.append(ops.reshape(zp, (e, u * d3)))
         out = ops.concat(blocks, 1) if len(blocks) > 1 else blocks[0]
         return ops.reshape(out, lead + (self.irreps_out.dim,))
 
@@ -314,22 +327,48 @@ def _np_ssp(x):
     return np.logaddexp(0.0, x) - math.log(2.0)
 
 
-# name -> (numpy function, MindSpore function)
+def _np_relu(x):
+    return np.maximum(x, 0.0)
+
+
+# name -> numpy twin (used for the normalize2mom constants and parity checks)
 ACTIVATIONS = {
-    "silu": (_np_silu, lambda x: x * ops.sigmoid(x)),
-    "swish": (_np_silu, lambda x: x * ops.sigmoid(x)),
-    "sigmoid": (_np_sigmoid, ops.sigmoid),
-    "tanh": (np.tanh, ops.tanh),
-    "abs": (np.abs, ops.abs),
-    "relu": (lambda x: np.maximum(x, 0.0), ops.relu),
-    "ssp": (_np_ssp, lambda x: ops.softplus(x) - math.log(2.0)),
+    "silu": _np_silu,
+    "swish": _np_silu,
+    "sigmoid": _np_sigmoid,
+    "tanh": np.tanh,
+    "abs": np.abs,
+    "relu": _np_relu,
+    "ssp": _np_ssp,
 }
+
+
+def _ms_act(name, x):
+    """MindSpore activation by (compile-time constant) name; graph-mode safe."""
+    if name == "silu" or name == "swish":
+        y = x * ops.sigmoid(x)
+    elif name == "sigmoid":
+        y = ops.sigmoid(x)
+    elif name == "tanh":
+        y = ops.tanh(x)
+    elif name == "abs":
+        y = ops.abs(x)
+    elif name == "relu":
+        y = ops.relu(x)
+    elif name == "ssp":
+        # softplus(x) - log 2 as -log(2 σ(-x)): exact derivative σ(x) everywhere (MindSpore's float64
+        # softplus is only float32-accurate); beyond x = 36 softplus(x) = x to double precision
+        xc = ops.minimum(x, ops.ones_like(x) * 36.0)
+        y = ops.where(x > 36.0, x - ops.log(ops.ones_like(x) * 2.0), -ops.log(ops.sigmoid(-xc) * 2.0))
+    else:
+        y = x
+    return y
 
 
 @functools.lru_cache(maxsize=None)
 def normalize2mom_constant(name: str) -> float:
     """``1/sqrt(E[f(z)²])`` for ``z ~ N(0,1)`` (e3nn's ``normalize2mom``), by quadrature (not Monte Carlo)."""
-    f = ACTIVATIONS[name][0]
+    f = ACTIVATIONS[name]
     z = np.linspace(-12.0, 12.0, 240001)
     pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
     y = f(z) ** 2 * pdf
@@ -339,7 +378,7 @@ def normalize2mom_constant(name: str) -> float:
 
 def _act_parity(name: str) -> int:
     """+1 even, -1 odd, 0 neither."""
-    f = ACTIVATIONS[name][0]
+    f = ACTIVATIONS[name]
     z = np.linspace(0.1, 3.0, 30)
     if np.allclose(f(-z), f(z)):
         return 1
@@ -392,6 +431,9 @@ class Gate(nn.Cell):
             acts = list(act) if isinstance(act, (list, tuple)) else [act] * len(irr)
             if len(acts) != len(irr):
                 raise ValueError("one activation per entry is required")
+            for a in acts:
+                if a is not None and a not in ACTIVATIONS:
+                    raise ValueError(f"unknown activation {a!r}; choose one of {sorted(ACTIVATIONS)} or None")
             return acts
 
         self._acts_s = per_entry(act_scalars, self.irreps_scalars)
@@ -421,10 +463,17 @@ class Gate(nn.Cell):
         def const_for(act):
             return 1.0 if (act is None or not normalize2mom) else normalize2mom_constant(act)
 
-        self._scal = [(s.start, s.stop, a, _const(const_for(a), dtype)) for s, a in zip(self.irreps_scalars.slices(), self._acts_s)]
+        def key(act):
+            return "identity" if act is None else act
+
+        self._scal = [
+            (s.start, s.stop, key(a), _const(const_for(a), dtype))
+            for s, a in zip(self.irreps_scalars.slices(), self._acts_s)
+        ]
         ns, ng = self.irreps_scalars.dim, self.irreps_gates.dim
         self._gates = [
-            (ns + s.start, ns + s.stop, a, _const(const_for(a), dtype)) for s, a in zip(self.irreps_gates.slices(), self._acts_g)
+            (ns + s.start, ns + s.stop, key(a), _const(const_for(a), dtype))
+            for s, a in zip(self.irreps_gates.slices(), self._acts_g)
         ]
         # 0/1 matrix copying gate g onto the 2l+1 components of its gated copy
         expand = np.zeros((max(ng, 1), max(self.irreps_gated.dim, 1)))
@@ -440,9 +489,7 @@ class Gate(nn.Cell):
         self._has_scalars = self.irreps_scalars.dim > 0
 
     def _apply(self, x, act, c):
-        if act is None:
-            return x * c
-        return ACTIVATIONS[act][1](x) * c
+        return _ms_act(act, x) * c
 
     def construct(self, x):
         x, lead = _flatten_leading(x, self.irreps_in.dim)
@@ -462,26 +509,38 @@ class Gate(nn.Cell):
 # =============================================================================== SymmetricContraction
 
 
-def to_channels(x, irreps):
-    """MACE's reshape: mul_ir ``[N, irreps.dim]`` (all multiplicities equal to C) -> ``[N, C, Σ(2l+1)]``."""
-    irreps = Irreps(irreps)
+def _to_channels(x, layout):
+    """layout: tuple of (start, stop, mul, dim) per entry."""
     n = x.shape[0]
     parts = []
-    for s, e in zip(irreps.slices(), irreps):
-        parts.append(ops.reshape(x[:, s.start : s.stop], (n, e.mul, e.ir.dim)))
+    for a, b, mul, d in layout:
+        parts.append(ops.reshape(x[:, a:b], (n, mul, d)))
     return ops.concat(parts, 2) if len(parts) > 1 else parts[0]
+
+
+def _from_channels(x, dims):
+    """dims: tuple of 2l+1 per entry."""
+    n, c = x.shape[0], x.shape[1]
+    parts = []
+    pos = 0
+    for d in dims:
+        parts.append(ops.reshape(x[:, :, pos : pos + d], (n, c * d)))
+        pos += d
+    return ops.concat(parts, 1) if len(parts) > 1 else parts[0]
+
+
+def _channel_layout(irreps: Irreps):
+    return tuple((s.start, s.stop, e.mul, e.ir.dim) for s, e in zip(irreps.slices(), irreps))
+
+
+def to_channels(x, irreps):
+    """MACE's reshape: mul_ir ``[N, irreps.dim]`` (all multiplicities equal to C) -> ``[N, C, Σ(2l+1)]``."""
+    return _to_channels(x, _channel_layout(Irreps(irreps)))
 
 
 def from_channels(x, irreps):
     """Inverse of :func:`to_channels`: ``[N, C, Σ(2l+1)]`` -> ``[N, irreps.dim]`` (mul_ir)."""
-    irreps = Irreps(irreps)
-    n, c = x.shape[0], x.shape[1]
-    parts = []
-    pos = 0
-    for e in irreps:
-        parts.append(ops.reshape(x[:, :, pos : pos + e.ir.dim], (n, c * e.ir.dim)))
-        pos += e.ir.dim
-    return ops.concat(parts, 1) if len(parts) > 1 else parts[0]
+    return _from_channels(x, tuple(e.ir.dim for e in Irreps(irreps)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -511,12 +570,11 @@ def _symmetric_basis_cached(coupling: tuple, l_out: int, p_out: int, nu: int) ->
             full = np.zeros([d] * nu + [m])
             full[tuple(slice(offs[b], offs[b + 1]) for b in combo) + (slice(None),)] = t
             sym = sum(np.transpose(full, perm + (nu,)) for perm in itertools.permutations(range(nu)))
-            cands.append(sym.reshape(-1) / math.factorial(nu))
+            # a path antisymmetric under some swap symmetrises to rounding noise: compare to the
+            # norm of the unsymmetrised tree, not to the noise itself
+            cands.append((sym.reshape(-1) / math.factorial(nu), np.linalg.norm(t)))
     basis = []
-    for v in cands:  # Gram–Schmidt (twice) in candidate order: deterministic, keeps first directions
-        n0 = np.linalg.norm(v)
-        if n0 == 0:
-            continue
+    for v, n0 in cands:  # Gram–Schmidt (twice) in candidate order: deterministic, keeps first directions
         for _ in range(2):
             for b in basis:
                 v = v - (b @ v) * b
@@ -556,7 +614,8 @@ class SymmetricContraction(nn.Cell):
 
     For every output entry ``C x (l_out, p_out)`` and channel ``c``:
 
-        B[n, c, m] = Σ_{ν=1..correlation} Σ_k W_ν[z_n, k, c] Σ_{i1..iν} U_ν[m, i1, ..., iν, k] x[n,c,i1]···x[n,c,iν]
+        B[n, c, m] = Σ_{ν=1..correlation} Σ_k W_ν[z_n, k, c]
+                     · Σ_{i1..iν} U_ν[m, i1, ..., iν, k] x[n,c,i1]···x[n,c,iν]
 
     with ``U_ν`` = :func:`symmetric_coupling_basis` (exact 3j, symmetrised, independent paths) and
     ``W_ν`` a weight table ``[n_elements, K_ν, C]`` (``N(0,1)/K_ν`` at init, as MACE) gathered by the
@@ -612,7 +671,7 @@ class SymmetricContraction(nn.Cell):
         rng = _rng(seed)
         c, d = self.channels, self.d
 
-        # U_ν for every output entry
+        # U_ν for every output entry (numpy, host side)
         self.U = {}  # (o, ν) -> [M, D..D, K]
         weights = []
         self._wkeys = []  # (o, ν, K) for each weight table, in parameter order
@@ -632,6 +691,8 @@ class SymmetricContraction(nn.Cell):
         self.weights = ParameterTuple(weights)
         self._m_out = [e.ir.dim for e in self.irreps_out]
         self._n_out = len(self.irreps_out)
+        self._in_layout = _channel_layout(self.irreps_in)
+        self._out_dims = tuple(self._m_out)
 
         if mode == "monomial":
             self._build_monomial()
@@ -748,15 +809,18 @@ class SymmetricContraction(nn.Cell):
                     t = ops.reshape(ops.transpose(tw, (0, 2, 1)), (n * c, m * d**nu))
                 if out is not None:
                     t = t + out
-                out = ops.reshape(ops.bmm(ops.reshape(t, (n * c, m * d ** (nu - 1), d)), xc), (n * c, m * d ** (nu - 1)))
+                t = ops.reshape(t, (n * c, m * d ** (nu - 1), d))
+                out = ops.reshape(ops.bmm(t, xc), (n * c, m * d ** (nu - 1)))
             outs.append(ops.reshape(out, (n, c, m)))
         return ops.concat(outs, 2) if len(outs) > 1 else outs[0]
 
     def construct(self, x, element):
         if x.ndim == 2:
-            x = to_channels(x, self.irreps_in)
+            x = _to_channels(x, self._in_layout)
+        else:
+            x = x
         if self.mode == "monomial":
             out = self._monomial(x, element)
         else:
             out = self._successive(x, element)
-        return from_channels(out, Irreps([(self.channels, e.l, e.p) for e in self.irreps_out]))
+        return _from_channels(out, self._out_dims)

@@ -20,11 +20,12 @@ Conventions (identical to e3nn >= 0.4):
   complex Clebsch–Gordan tensor ``<l1 m1 l2 m2 | l3 m3>`` (Condon–Shortley phase, Racah's
   formula), contracted as ``C[j,k,n] = Σ Q1[a,j] Q2[b,k] conj(Q3[c,n]) CG[a,b,c]`` and divided by
   its Frobenius norm, so ``Σ C² = 1``. No further sign fixing is applied — this reproduces
-  e3nn's ``o3.wigner_3j`` exactly, e.g. ``wigner_3j(1,1,0) = +I/√3`` and
-  ``wigner_3j(1,1,1)[i,j,k] = ε_ijk/√6`` with the sign given by :func:`wigner_3j` itself (tested).
-  It is invariant, ``C_{ijk} = Σ C_{abc} D1_{ai} D2_{bj} D3_{ck}`` for every rotation, and
-  symmetric under permutations of its three (l, index) pairs (no sign, even when
-  ``l1+l2+l3`` is odd).
+  e3nn's ``o3.wigner_3j``: ``wigner_3j(1,1,0) = +I/√3``, ``wigner_3j(1,1,1)[i,j,k] = +ε_ijk/√6``,
+  ``wigner_3j(0,l,l) = +I/√(2l+1)``, and e3nn's spherical-harmonics recurrence holds with a
+  positive constant (tested). ``C`` is invariant,
+  ``C_{ijk} = Σ C_{abc} D1_{ai} D2_{bj} D3_{ck}`` for every rotation; cyclic permutations of the
+  three (l, index) pairs leave it unchanged and a swap multiplies it by ``(-1)^(l1+l2+l3)``
+  (real-basis 3j symbols with ``l1+l2+l3`` odd are *not* zero, e.g. the cross product).
 
 The 3j symbols are computed exactly: Clebsch–Gordan coefficients by Racah's formula in rational
 arithmetic, every number kept as a sum of rational (Gaussian) multiples of square roots of

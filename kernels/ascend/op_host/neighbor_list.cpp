@@ -6,12 +6,14 @@
 // strict d < cutoff, no self pairs with S == 0, output ordered by i.
 //
 //   inputs : positions [N, 3] float32, cells [S, 3, 3] float32, pbc [S, 3] bool,
-//            offsets [S + 1] int32, cutoff [1] float32
-//   attr   : capacity (int, required) = C, the static length of the pair outputs
+//            offsets [S + 1] int32, cutoff [1] float32,
+//            capacity_like [C] int32 (only its length is used: it fixes the static capacity C)
 //   outputs: idx_i [C] int32, idx_j [C] int32, shifts [C, 3] int32, count [1] int32
+// (the signature of the CPU and CUDA NeighborListAOT entries, so callers can swap kernels).
 //
 // count > C means overflow (only the first C pairs were written); negative counts are errors:
-// -1 non-finite input, -2 degenerate periodic cell, -3 invalid offsets (NPU only, see README).
+// -1 non-finite position or cell, -2 degenerate periodic cell, -3 cutoff not finite and
+// positive, or offsets not non-decreasing within [0, N]. Unused slots are 0.
 #include <algorithm>
 #include <cstdint>
 
@@ -26,7 +28,7 @@ constexpr size_t kInCells = 1;
 constexpr size_t kInPbc = 2;
 constexpr size_t kInOffsets = 3;
 constexpr size_t kInCutoff = 4;
-constexpr size_t kAttrCapacity = 0;
+constexpr size_t kInCapacityLike = 5;
 
 constexpr uint64_t kAlign = 512;                  // alignment of workspace sub-regions (bytes)
 constexpr uint64_t kSlotBytes = 32;               // one count/error slot per core
@@ -48,13 +50,13 @@ static ge::graphStatus NeighborListTiling(gert::TilingContext* context)
     const gert::StorageShape* pbcShape = context->GetInputShape(kInPbc);
     const gert::StorageShape* offShape = context->GetInputShape(kInOffsets);
     const gert::StorageShape* cutShape = context->GetInputShape(kInCutoff);
-    const gert::RuntimeAttrs* attrs = context->GetAttrs();
+    const gert::StorageShape* capShape = context->GetInputShape(kInCapacityLike);
     if (posShape == nullptr || cellShape == nullptr || pbcShape == nullptr || offShape == nullptr ||
-        cutShape == nullptr || attrs == nullptr) {
+        cutShape == nullptr || capShape == nullptr) {
         return ge::GRAPH_FAILED;
     }
-    const int64_t* capacityAttr = attrs->GetAttrPointer<int64_t>(kAttrCapacity);
-    if (capacityAttr == nullptr || *capacityAttr < 0 || *capacityAttr > INT32_MAX) {
+    const gert::Shape& cap = capShape->GetStorageShape();
+    if (cap.GetDimNum() != 1 || cap.GetDim(0) < 0 || cap.GetDim(0) > INT32_MAX) {
         return ge::GRAPH_FAILED;
     }
     const gert::Shape& pos = posShape->GetStorageShape();
@@ -68,7 +70,7 @@ static ge::graphStatus NeighborListTiling(gert::TilingContext* context)
     }
     const uint64_t numAtoms = static_cast<uint64_t>(pos.GetDim(0));
     const uint64_t numStructures = static_cast<uint64_t>(cell.GetDim(0));
-    const uint64_t capacity = static_cast<uint64_t>(*capacityAttr);
+    const uint64_t capacity = static_cast<uint64_t>(cap.GetDim(0));
     if (numAtoms > kMaxAtoms || numStructures > kMaxAtoms) {
         return ge::GRAPH_FAILED;
     }
@@ -152,14 +154,11 @@ namespace ge {
 
 static ge::graphStatus NeighborListInferShape(gert::InferShapeContext* context)
 {
-    const gert::RuntimeAttrs* attrs = context->GetAttrs();
-    if (attrs == nullptr) {
+    const gert::Shape* capacityLike = context->GetInputShape(kInCapacityLike);
+    if (capacityLike == nullptr || capacityLike->GetDimNum() != 1 || capacityLike->GetDim(0) > INT32_MAX) {
         return GRAPH_FAILED;
     }
-    const int64_t* capacity = attrs->GetAttrPointer<int64_t>(kAttrCapacity);
-    if (capacity == nullptr || *capacity < 0 || *capacity > INT32_MAX) {
-        return GRAPH_FAILED;
-    }
+    const int64_t capacity = capacityLike->GetDim(0);  // -1 (unknown length) passes through
     gert::Shape* idxI = context->GetOutputShape(0);
     gert::Shape* idxJ = context->GetOutputShape(1);
     gert::Shape* shifts = context->GetOutputShape(2);
@@ -168,11 +167,11 @@ static ge::graphStatus NeighborListInferShape(gert::InferShapeContext* context)
         return GRAPH_FAILED;
     }
     idxI->SetDimNum(1);
-    idxI->SetDim(0, *capacity);
+    idxI->SetDim(0, capacity);
     idxJ->SetDimNum(1);
-    idxJ->SetDim(0, *capacity);
+    idxJ->SetDim(0, capacity);
     shifts->SetDimNum(2);
-    shifts->SetDim(0, *capacity);
+    shifts->SetDim(0, capacity);
     shifts->SetDim(1, 3);
     count->SetDimNum(1);
     count->SetDim(0, 1);
@@ -205,6 +204,8 @@ public:
             .UnknownShapeFormat({ge::FORMAT_ND});
         this->Input("cutoff").ParamType(REQUIRED).DataType({ge::DT_FLOAT}).Format({ge::FORMAT_ND})
             .UnknownShapeFormat({ge::FORMAT_ND});
+        this->Input("capacity_like").ParamType(REQUIRED).DataType({ge::DT_INT32}).Format({ge::FORMAT_ND})
+            .UnknownShapeFormat({ge::FORMAT_ND});
         this->Output("idx_i").ParamType(REQUIRED).DataType({ge::DT_INT32}).Format({ge::FORMAT_ND})
             .UnknownShapeFormat({ge::FORMAT_ND});
         this->Output("idx_j").ParamType(REQUIRED).DataType({ge::DT_INT32}).Format({ge::FORMAT_ND})
@@ -213,7 +214,6 @@ public:
             .UnknownShapeFormat({ge::FORMAT_ND});
         this->Output("count").ParamType(REQUIRED).DataType({ge::DT_INT32}).Format({ge::FORMAT_ND})
             .UnknownShapeFormat({ge::FORMAT_ND});
-        this->Attr("capacity").AttrType(REQUIRED).Int();
 
         this->SetInferShape(ge::NeighborListInferShape).SetInferDataType(ge::NeighborListInferDataType);
         // DataCopyPad (unaligned GM copies) and the hardware SyncAll need Atlas A2/A3 class parts.

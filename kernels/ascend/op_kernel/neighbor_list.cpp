@@ -7,16 +7,19 @@
 // Semantics (same as the CPU kernel): ase.neighborlist.neighbor_list("ijS"), full list, shifts S
 // with r_ij = R[j] - R[i] + S @ cell, pairs with |r_ij| < cutoff (strict), no (i, i, S = 0) pairs,
 // output ordered by i and, within one i, in the same scan order as the CPU kernel
-// (neighbor bins ox, oy, oz ascending, atoms of a bin in ascending index).
+// (neighbor bins ox, oy, oz ascending, atoms of a bin in ascending index). Bins are computed in
+// float32 here (float64 on the CPU): an atom within rounding of a bin face, or a search range
+// widened by the float32 slack, can change the order within one i, never the set of pairs.
 //
 // Per structure, on the device (the host cannot see the data; see op_host/neighbor_list_tiling.h):
 //   1. binning basis B (periodic rows = lattice vectors, non-periodic rows = unit vectors
 //      orthogonal to the others), its inverse and the face thickness of each axis;
 //   2. pass 1 over the positions (streamed GM -> UB with DataCopyPad): finiteness check and the
 //      spread lo/hi of the fractional coordinates along non-periodic axes;
-//   3. bins per axis = floor(extent / cutoff), capped at max(27, 2 n) bins in total by halving the
-//      largest axis, search range ceil(cutoff / width) (at least 1 along periodic axes, at most
-//      nbin - 1 along non-periodic ones): the CPU rules, evaluated in float32;
+//   3. bins per axis = floor(extent / cutoff) (at most 2^20), capped at max(27, 2 n) bins in total
+//      by halving the largest axis, search range ceil(cutoff / width + slack) (at least 1 along
+//      periodic axes, at most nbin - 1 along non-periodic ones): the CPU rules, evaluated in
+//      float32, with the CPU's 1e-9 range slack widened to cover float32 rounding;
 //   4. pass 2: wrap m (integer part along periodic axes) and bin of every atom, counting sort;
 //   5. scan of the neighbor bins for the atoms this core owns, strict distance test.
 //
@@ -43,9 +46,9 @@ using namespace AscendC;
 
 namespace msmm_nl {
 
-constexpr int32_t kErrNonFinite = -1;   // a position, cell entry or the cutoff is NaN or inf
+constexpr int32_t kErrNonFinite = -1;   // a position or cell entry is NaN or inf
 constexpr int32_t kErrDegenerate = -2;  // a periodic lattice vector is zero or the periodic ones are dependent
-constexpr int32_t kErrOffsets = -3;     // offsets not non-decreasing within [0, N] (NPU-only check)
+constexpr int32_t kErrArguments = -3;   // cutoff not finite and positive, or offsets not non-decreasing in [0, N]
 constexpr int32_t kNoError = 0x7fffffff;
 
 // Error keys order the failures like the CPU kernel, which stops at the first failing structure
@@ -60,7 +63,7 @@ constexpr uint32_t kPosTile = 512;    // atoms per positions tile: 6 KiB of UB
 constexpr uint32_t kPairTile = 1024;  // pairs per output tile: 4 + 4 + 12 KiB of UB
 constexpr uint32_t kSlotInts = 8;     // one 32-byte slot per core: count lo, count hi, error key
 constexpr float kHuge = 3.0e38f;
-constexpr float kMaxBinsPerAxis = 1073741824.0f;  // 2^30: clamp before converting to an integer
+constexpr float kMaxBinsPerAxis = 1048576.0f;  // 2^20 bins per axis at most, as the CPU kernel
 
 // ------------------------------------------------------------------------------------------ scalar math
 union FloatBits {
@@ -96,7 +99,16 @@ __aicore__ inline float Sqrt(float x)
     for (int it = 0; it < 5; ++it) {
         y = 0.5f * (y + x / y);
     }
-    return y;
+    // one more step with the residual x - y^2 evaluated exactly (Dekker product of 12-bit halves),
+    // so that exact squares give exact roots: the face thickness of common cells must be exact for
+    // the bin counts to equal the CPU kernel's (e.g. 10 A cell, 5 A cutoff -> 2 bins, not 1)
+    const float c = 4097.0f * y;
+    const float big = c - y;
+    const float yh = c - big;
+    const float yl = y - yh;
+    const float p = y * y;
+    const float e = (((yh * yh - p) + yh * yl) + yl * yh) + yl * yl;
+    return y + ((x - p) - e) / (2.0f * y);
 }
 
 // floor(x) as a float; |x| >= 2^23 is already integral in float32.
@@ -167,6 +179,7 @@ __aicore__ inline V3 Scale(const V3& a, float s)
 constexpr float kUnit = 5.9604645e-8f;           // 2^-24, unit roundoff of float32
 constexpr float kSumErr = 8.0f * kUnit;          // >= the 5 roundings of one component (4 sums, 1 product)
 constexpr float kSqErr = 6.0f * kUnit;           // >= 3 roundings of the squared sum + rounding of cutoff^2
+constexpr float kRangeSlack = 64.0f * kUnit;     // relative slack of the search range (see BuildGrid)
 
 struct DF {
     float hi;
@@ -367,6 +380,7 @@ struct Grid {
     float thickness[3]; // face distance of the unit cell of B along each axis
     float lo[3];
     float hi[3];
+    float reach;        // max |x| + |y| + |z| over the structure's positions (rounding bounds)
     float width[3];
     int64_t nbin[3];
     int64_t range[3];
@@ -509,7 +523,7 @@ public:
         // Scalar reads of GM must not hit lines cached by an earlier kernel on this core.
         DataCacheCleanAndInvalid<int32_t, CacheLine::ENTIRE_DATA_CACHE>(gridGm_);
         cutoff_ = cutGm_.GetValue(0);
-        const int32_t earlyStatus = CheckOffsetsAndCutoff();  // every core computes the same value
+        const int32_t earlyStatus = CheckArguments();  // every core computes the same value
         int32_t key = kNoError;
 
         // 1. search into the staging chunk (counting past its end)
@@ -592,23 +606,22 @@ public:
     }
 
 private:
-    // Offsets must be non-decreasing within [0, N] before anything is indexed with them; the CPU
-    // kernel trusts them. A non-finite cutoff is an input error; a cutoff <= 0 gives no pairs.
-    __aicore__ inline int32_t CheckOffsetsAndCutoff()
+    // The CPU kernel's argument checks, before anything is indexed with the offsets: the cutoff
+    // must be finite and positive, offsets[s] >= 0, offsets[s + 1] >= offsets[s], offsets[s + 1] <= N.
+    __aicore__ inline int32_t CheckArguments()
     {
+        if (!IsFinite(cutoff_) || !(cutoff_ > 0.0f)) {
+            return kErrArguments;
+        }
         const int64_t n = p_.numAtoms;
-        int64_t prev = offGm_.GetValue(0);
-        if (prev < 0 || prev > n) {
-            return kErrOffsets;
-        }
         for (uint32_t s = 0; s < p_.numStructures; ++s) {
-            const int64_t next = offGm_.GetValue(s + 1);
-            if (next < prev || next > n) {
-                return kErrOffsets;
+            const int64_t a = offGm_.GetValue(s);
+            const int64_t b = offGm_.GetValue(s + 1);
+            if (a < 0 || b < a || b > n) {
+                return kErrArguments;
             }
-            prev = next;
         }
-        return IsFinite(cutoff_) ? 0 : kErrNonFinite;
+        return 0;
     }
 
     __aicore__ inline void LoadCell(uint32_t s, Grid& g)
@@ -691,9 +704,6 @@ private:
                 *key = MinKey(*key, KeyOf(s, rank));
                 return;
             }
-            if (!(cutoff_ > 0.0f)) {
-                continue;  // no pair has d < cutoff <= 0; the checks above still ran
-            }
             const int64_t first = Max64(aBegin, g.first) - g.first;
             const int64_t last = Min64(aEnd, g.first + g.count) - g.first;
             Search(g, first, last, stopWhenSaturated);
@@ -748,11 +758,14 @@ private:
         const Grid* g;
         float* lo;
         float* hi;
+        float* reach;
         __aicore__ inline bool operator()(int64_t, float x, float y, float z)
         {
             if (!IsFinite(x) || !IsFinite(y) || !IsFinite(z)) {
                 return false;
             }
+            const float r = Abs(x) + Abs(y) + Abs(z);
+            *reach = (r > *reach) ? r : *reach;
             float s[3];
             int32_t m[3];
             self->Fractional(*g, x, y, z, s, m);
@@ -811,12 +824,10 @@ private:
             g.lo[k] = kHuge;
             g.hi[k] = -kHuge;
         }
-        SpreadVisitor spread{this, &g, g.lo, g.hi};
+        g.reach = 0.0f;
+        SpreadVisitor spread{this, &g, g.lo, g.hi, &g.reach};
         if (!ForEachPosition(g, spread)) {
             return kRankPositions;
-        }
-        if (!(cutoff_ > 0.0f)) {
-            return -1;  // checks done; nothing to bin
         }
         // bins per axis and neighbor ranges (CPU rules)
         const int64_t maxBins = Max64(27, 2 * g.count);
@@ -824,7 +835,7 @@ private:
         for (int k = 0; k < 3; ++k) {
             extent[k] = g.pbc[k] ? g.thickness[k] : (g.hi[k] - g.lo[k]);
             int64_t nb = 1;
-            if (extent[k] > cutoff_) {
+            if (extent[k] > cutoff_) {  // floor(extent / cutoff), at most 2^20
                 const float q = extent[k] / cutoff_;
                 nb = (q >= kMaxBinsPerAxis) ? static_cast<int64_t>(kMaxBinsPerAxis) : static_cast<int64_t>(q);
             }
@@ -840,12 +851,23 @@ private:
             }
             g.nbin[k] = Max64(1, g.nbin[k] / 2);
         }
+        // Search range: ceil(cutoff / width) plus a relative slack, as the CPU kernel's
+        // ceil(cutoff / width * (1 + 1e-9)), but sized for float32: bins come from float32
+        // fractional coordinates, so a pair just inside the cutoff may look up to `slack` bins
+        // farther apart than it is. The bound counts the rounding of s = r B^-1 (grows with the
+        // reach of the positions), of lattice shifts seen through the rounded B^-1 (grows with the
+        // shift, i.e. with the range and the unwrapping), of the bin index and of the ratio itself.
+        const float rowSum = Norm(basis[0]) + Norm(basis[1]) + Norm(basis[2]);
         for (int k = 0; k < 3; ++k) {
             g.width[k] = extent[k] / static_cast<float>(g.nbin[k]);
             int64_t r = 0;
             if (g.width[k] > 0.0f) {
                 const float q = cutoff_ / g.width[k];
-                const float fr = (q >= kMaxBinsPerAxis) ? kMaxBinsPerAxis : q;
+                const float kappa = rowSum / g.thickness[k];
+                const float slack = kRangeSlack * (g.reach / g.width[k] + (q + 1.0f) * kappa +
+                                                   static_cast<float>(g.nbin[k]));
+                float fr = q + slack;
+                fr = (fr >= kMaxBinsPerAxis) ? kMaxBinsPerAxis : fr;
                 r = static_cast<int64_t>(fr);
                 if (static_cast<float>(r) < fr) {
                     ++r;  // ceil
@@ -1022,10 +1044,14 @@ private:
 
 }  // namespace msmm_nl
 
+// capacity_like is never read: only its length matters, and the host already turned it into
+// tiling.capacity.
 extern "C" __global__ __aicore__ void neighbor_list(GM_ADDR positions, GM_ADDR cells, GM_ADDR pbc, GM_ADDR offsets,
-                                                    GM_ADDR cutoff, GM_ADDR idx_i, GM_ADDR idx_j, GM_ADDR shifts,
-                                                    GM_ADDR count, GM_ADDR workspace, GM_ADDR tiling)
+                                                    GM_ADDR cutoff, GM_ADDR capacity_like, GM_ADDR idx_i,
+                                                    GM_ADDR idx_j, GM_ADDR shifts, GM_ADDR count, GM_ADDR workspace,
+                                                    GM_ADDR tiling)
 {
+    (void)capacity_like;
 #ifdef KERNEL_TASK_TYPE_DEFAULT
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);  // vector cores only; SyncAll<true> syncs those
 #endif

@@ -13,8 +13,8 @@
 #include "tiling/platform/platform_ascendc.h"
 
 extern "C" void neighbor_list(GM_ADDR positions, GM_ADDR cells, GM_ADDR pbc, GM_ADDR offsets, GM_ADDR cutoff,
-                              GM_ADDR idx_i, GM_ADDR idx_j, GM_ADDR shifts, GM_ADDR count, GM_ADDR workspace,
-                              GM_ADDR tiling);
+                              GM_ADDR capacity_like, GM_ADDR idx_i, GM_ADDR idx_j, GM_ADDR shifts, GM_ADDR count,
+                              GM_ADDR workspace, GM_ADDR tiling);
 
 namespace {
 gert::StorageShape MakeShape(std::initializer_list<int64_t> d)
@@ -33,10 +33,11 @@ extern "C" int emu_neighbor_list(const float* positions, int64_t n, const float*
 {
     const ops::EmuRegistry& reg = ops::EmuRegistry::Get();
     if (reg.tiling == nullptr || reg.inferShape == nullptr || reg.inferDataType == nullptr) return 1;
-    if (reg.inputs.size() != 5 || reg.outputs.size() != 4 || reg.attrs.size() != 1) return 2;
+    if (reg.inputs.size() != 6 || reg.outputs.size() != 4 || !reg.attrs.empty()) return 2;
 
     gert::InferShapeContext shapeCtx;
-    shapeCtx.attrs_.ints_ = {capacity};
+    shapeCtx.inputs_ = {gert::Shape({n, 3}), gert::Shape({s, 3, 3}), gert::Shape({s, 3}), gert::Shape({s + 1}),
+                        gert::Shape({1}), gert::Shape({capacity})};
     if (reg.inferShape(&shapeCtx) != ge::GRAPH_SUCCESS) return 3;
     const auto& o = shapeCtx.outputs_;
     if (o[0].dims_ != std::vector<int64_t>{capacity} || o[1].dims_ != std::vector<int64_t>{capacity} ||
@@ -51,8 +52,8 @@ extern "C" int emu_neighbor_list(const float* positions, int64_t n, const float*
 
     platform_ascendc::g_emuAivCores = static_cast<uint32_t>(aivCores);
     gert::TilingContext ctx;
-    ctx.inputs_ = {MakeShape({n, 3}), MakeShape({s, 3, 3}), MakeShape({s, 3}), MakeShape({s + 1}), MakeShape({1})};
-    ctx.attrs_.ints_ = {capacity};
+    ctx.inputs_ = {MakeShape({n, 3}), MakeShape({s, 3, 3}), MakeShape({s, 3}), MakeShape({s + 1}), MakeShape({1}),
+                   MakeShape({capacity})};
     if (reg.tiling(&ctx) != ge::GRAPH_SUCCESS) return 7;
     const uint32_t blocks = ctx.blockDim_;
     if (blocks == 0 || blocks > static_cast<uint32_t>(aivCores)) return 8;
@@ -66,6 +67,7 @@ extern "C" int emu_neighbor_list(const float* positions, int64_t n, const float*
     std::vector<uint8_t> dPbc(pbc, pbc + 3 * s);
     std::vector<int32_t> dOff(offsets, offsets + s + 1);
     std::vector<float> dCut(1, cutoff);
+    std::vector<int32_t> dCapacityLike(capacity, 0);  // never read by the kernel
     std::vector<int32_t> dI(capacity, 0x5a5a5a5a), dJ(capacity, 0x5a5a5a5a), dS(3 * capacity, 0x5a5a5a5a);
     std::vector<int32_t> dCount(1, 0x5a5a5a5a);
     std::vector<uint8_t> workspace(ctx.workspace_[0], 0xCD);
@@ -82,7 +84,7 @@ extern "C" int emu_neighbor_list(const float* positions, int64_t n, const float*
             AscendC::g_emuCore.syncCalls = 0;
             neighbor_list(reinterpret_cast<GM_ADDR>(dPos.data()), reinterpret_cast<GM_ADDR>(dCell.data()),
                           dPbc.data(), reinterpret_cast<GM_ADDR>(dOff.data()), reinterpret_cast<GM_ADDR>(dCut.data()),
-                          reinterpret_cast<GM_ADDR>(dI.data()), reinterpret_cast<GM_ADDR>(dJ.data()),
+                          reinterpret_cast<GM_ADDR>(dCapacityLike.data()), reinterpret_cast<GM_ADDR>(dI.data()), reinterpret_cast<GM_ADDR>(dJ.data()),
                           reinterpret_cast<GM_ADDR>(dS.data()), reinterpret_cast<GM_ADDR>(dCount.data()),
                           workspace.data(), tiling.data());
             syncCalls[b] = AscendC::g_emuCore.syncCalls;

@@ -133,7 +133,7 @@ def binning_basis(cell, pbc):
 
 
 def brute_force(b: Batch):
-    """Set of (i, j, sx, sy, sz) with |r_j - r_i + S cell| < cutoff, enumerating images."""
+    """Set of (i, j, sx, sy, sz) with |r_j - r_i + S cell| < cutoff, enumerating lattice images."""
     out = set()
     for s in range(len(b.cells)):
         o0, o1 = int(b.offsets[s]), int(b.offsets[s + 1])
@@ -144,27 +144,28 @@ def brute_force(b: Batch):
         pbc = b.pbc[s].astype(bool)
         basis = binning_basis(cell, pbc)
         frac = r @ np.linalg.inv(basis)
-        thick = np.abs(np.linalg.det(basis)) / np.linalg.norm(np.linalg.inv(basis).T, axis=1) / np.abs(np.linalg.det(basis)) \
-            if False else 1.0 / np.linalg.norm(np.linalg.inv(basis), axis=0)
-        ranges = []
+        thick = 1.0 / np.linalg.norm(np.linalg.inv(basis), axis=0)
+        axes = []
         for k in range(3):
             if pbc[k]:
                 K = int(math.ceil(b.cutoff / thick[k] + frac[:, k].max() - frac[:, k].min())) + 1
-                ranges.append(range(-K, K + 1))
+                axes.append(np.arange(-K, K + 1))
             else:
-                ranges.append(range(0, 1))
-        n = len(r)
-        for sx in ranges[0]:
-            for sy in ranges[1]:
-                for sz in ranges[2]:
-                    shift = np.array([sx, sy, sz], np.float64) @ cell
-                    d = r[None, :, :] - r[:, None, :] + shift
-                    d2 = np.einsum("ijk,ijk->ij", d, d)
-                    ii, jj = np.nonzero(d2 < b.cutoff * b.cutoff)
-                    for i, j in zip(ii.tolist(), jj.tolist()):
-                        if i == j and sx == 0 and sy == 0 and sz == 0:
-                            continue
-                        out.add((o0 + i, o0 + j, sx, sy, sz))
+                axes.append(np.zeros(1, np.int64))
+        shifts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+        # keep images that can hold a pair: |S cell| <= cutoff + largest |r_j - r_i|
+        span = np.linalg.norm(r.max(0) - r.min(0))
+        shifts = shifts[np.linalg.norm(shifts @ cell, axis=1) <= b.cutoff + span + 1e-9]
+        diff = r[None, :, :] - r[:, None, :]  # [i, j, 3]
+        for c0 in range(0, len(shifts), 512):
+            chunk = shifts[c0:c0 + 512]
+            d = diff[:, :, None, :] + (chunk @ cell)[None, None, :, :]
+            ii, jj, kk = np.nonzero(np.einsum("ijkc,ijkc->ijk", d, d) < b.cutoff * b.cutoff)
+            for i, j, k in zip(ii.tolist(), jj.tolist(), kk.tolist()):
+                sx, sy, sz = chunk[k].tolist()
+                if i == j and sx == 0 and sy == 0 and sz == 0:
+                    continue
+                out.add((o0 + i, o0 + j, sx, sy, sz))
     return out
 
 
@@ -293,23 +294,26 @@ def main():
     errcase("degenerate-empty-structure-is-fine", degenerate(1), None)
     errcase("nan-in-last-atom-of-big-structure", nan_pos(5, 299), -1)
 
-    # NPU-only behaviour (the CPU kernel has no equivalent): invalid offsets, cutoff <= 0, NaN cutoff
+    # argument errors (-3): cutoff not finite and positive, offsets decreasing or beyond N
     b = make_batch(rng, [30, 40], scale=7.0, pbc_mode="all", cutoff=3.0)
-    bad = Batch(b.positions, b.cells, b.pbc, np.array([0, 50, 40]), 3.0)
-    assert run_emu(emu, bad, 32, 40)[3] == -3
-    bad = Batch(b.positions, b.cells, b.pbc, np.array([0, 30, 71]), 3.0)
-    assert run_emu(emu, bad, 32, 40)[3] == -3
-    for cut, code in ((0.0, 0), (-2.0, 0), (float("nan"), -1), (float("inf"), -1)):
-        r = run_emu(emu, Batch(b.positions, b.cells, b.pbc, b.offsets, cut), 32, 40)
-        assert r[3] == code and not r[0].any() and not r[2].any(), (cut, r[3])
-    # negative cutoff on the CPU kernel (documented doubt): it still returns pairs
-    neg_total, _ = run_cpu_full(cpu, Batch(b.positions, b.cells, b.pbc, b.offsets, -3.0))
+    for cut in (0.0, -2.0, float("nan"), float("inf")):
+        check_case(f"cutoff={cut}", emu, cpu, Batch(b.positions, b.cells, b.pbc, b.offsets, cut),
+                   lambda t: [0, 32], [40], expect_code=-3, stats=stats)
+    check_case("offsets-decreasing", emu, cpu, Batch(b.positions, b.cells, b.pbc, np.array([0, 50, 40]), 3.0),
+               lambda t: [0, 32], [40], expect_code=-3, stats=stats)
+    check_case("offsets-negative", emu, cpu, Batch(b.positions, b.cells, b.pbc, np.array([-1, 30, 70]), 3.0),
+               lambda t: [0, 32], [40], expect_code=-3, stats=stats)
+    # offsets beyond N: the ctypes entry of the CPU kernel cannot see N, its AOT entry returns -3 too
+    r = run_emu(emu, Batch(b.positions, b.cells, b.pbc, np.array([0, 30, 71]), 3.0), 32, 40)
+    assert r[3] == -3 and not r[0].any() and not r[2].any(), r[3]
+    # no structures at all
+    check_case("no-structures", emu, cpu, Batch(np.zeros((0, 3)), np.zeros((0, 3, 3)), np.zeros((0, 3)),
+                                                 np.array([0]), 3.0), lambda t: [0, 8], [40], stats=stats)
 
     runs = len(stats)
     pairs = sum(s[4] for s in stats if s[4] > 0)
     blocks = sorted({s[3] for s in stats})
     print(f"host emulation OK: {runs} runs, {pairs} pairs compared, block dims used {blocks}")
-    print(f"CPU kernel with cutoff = -3.0 returned {neg_total} pairs (the NPU kernel returns 0)")
     return 0
 
 

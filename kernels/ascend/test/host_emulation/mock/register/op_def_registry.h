@@ -73,6 +73,8 @@ public:
 class InferShapeContext {
 public:
     const RuntimeAttrs* GetAttrs() const { return &attrs_; }
+    const Shape* GetInputShape(size_t i) const { return i < inputs_.size() ? &inputs_[i] : nullptr; }
+    std::vector<Shape> inputs_;
     Shape* GetOutputShape(size_t i) { return i < outputs_.size() ? &outputs_[i] : nullptr; }
     RuntimeAttrs attrs_;
     std::vector<Shape> outputs_ = std::vector<Shape>(4);
