@@ -10,7 +10,12 @@ from mindsponge_mm.data import AtomsDataset, statistics
 from mindsponge_mm.models import Potential, build
 from mindsponge_mm.train import EnergyForceLoss, TrainStep, loss_inputs
 
-MODELS = ["schnet", "painn"]
+MODELS = ["schnet", "painn", "mace"]
+TINY = {"schnet": dict(n_features=8, n_interactions=2), "painn": dict(n_features=8, n_interactions=2),
+        "mace": dict(n_channels=4, hidden_l=1, l_max=2, correlation=2, n_layers=2, radial_hidden=8)}
+SMOKE = {"schnet": dict(n_features=32, n_interactions=2), "painn": dict(n_features=32, n_interactions=2),
+         "mace": dict(n_channels=16, hidden_l=1, l_max=2, correlation=2, n_layers=2, radial_hidden=32,
+                      avg_num_neighbors=8.0)}
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +25,7 @@ def ethanol():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_force_loss_weight_gradient_matches_finite_differences(name, ethanol):
-    model = build(name, elements=["H", "C", "O"], cutoff=4.0, n_features=8, n_interactions=2, dtype="float64", seed=3)
+    model = build(name, elements=["H", "C", "O"], cutoff=4.0, dtype="float64", seed=3, **TINY[name])
     model.set_energy_offsets({1: -13.0, 6: -48.0, 8: -74.0})
     potential = Potential(model)
     loss = EnergyForceLoss(potential, energy_weight=0.0, forces_weight=1.0)  # pure force loss: needs double backward
@@ -58,7 +63,7 @@ def test_force_loss_weight_gradient_matches_finite_differences(name, ethanol):
 def test_smoke_training_reduces_force_error_tenfold(name, ethanol):
     frames = list(range(20))
     stats = statistics(ethanol, frames, cache=False)
-    model = build(name, elements=["H", "C", "O"], cutoff=5.0, n_features=32, n_interactions=2, seed=0)
+    model = build(name, elements=["H", "C", "O"], cutoff=5.0, seed=0, **SMOKE[name])
     model.set_energy_offsets(stats.atomrefs, scale=stats.force_rms, shift=stats.mean_energy_per_atom)
     potential = Potential(model)
     batch = collate(ethanol.frames(frames), 5.0, properties=["energy", "forces"])

@@ -10,9 +10,13 @@ from mindsponge_mm.batch import collate
 from mindsponge_mm.errors import ConfigError, UserError
 from mindsponge_mm.models import Potential, build
 
-MODELS = ["schnet", "painn"]
+MODELS = ["schnet", "painn", "mace"]
 CUTOFF = 4.0
-SMALL = dict(cutoff=CUTOFF, n_features=16, n_interactions=2)
+SMALL = {
+    "schnet": dict(cutoff=CUTOFF, n_features=16, n_interactions=2),
+    "painn": dict(cutoff=CUTOFF, n_features=16, n_interactions=2),
+    "mace": dict(cutoff=CUTOFF, n_channels=8, hidden_l=1, l_max=2, correlation=3, n_layers=2, radial_hidden=16),
+}
 
 
 def frames_of(*atoms_list):
@@ -31,7 +35,7 @@ def run(potential, *atoms_list, **kwargs):
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def potential(request):
     name, dtype = request.param
-    model = build(name, elements=["H", "C", "O", "Cu"], dtype=dtype, seed=1, **SMALL)
+    model = build(name, elements=["H", "C", "O", "Cu"], dtype=dtype, seed=1, **SMALL[name])
     model.set_energy_offsets({1: -13.6, 6: -1029.0, 8: -2041.0, 29: -3.5}, scale=0.7, shift=0.05)
     return Potential(model)
 

@@ -1,5 +1,5 @@
 """Machine-learned potentials: SchNet, PaiNN (and MACE), the Potential wrapper and the registry."""
-from . import painn, schnet  # noqa: F401  (registers the models)
+from . import mace, painn, schnet  # noqa: F401  (registers the models)
 from .base import AtomisticModel
 from .potential import Potential, read_checkpoint
 from .registry import MODELS, build, register
