@@ -109,7 +109,7 @@ class MACE(AtomisticModel):
         n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
         sh = self.sh(vectors)
-        radial = self.radial_basis(d) * (self.envelope(d) * pair_mask.astype(d.dtype))[:, None]
+        radial = self.radial_basis(d) * ops.expand_dims(self.envelope(d) * pair_mask.astype(d.dtype), 1)
         h = ops.gather(self.embedding.weight, species, 0)
         energy = ops.zeros((n_atoms,), h.dtype)
         for layer, readout in zip(self.layers, self.readouts):

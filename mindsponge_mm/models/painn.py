@@ -21,9 +21,9 @@ class PaiNNMessage(nn.Cell):
 
     def construct(self, s, v, rbf, fcut, unit, idx_i, idx_j, n_atoms: int):
         n = self.n
-        x = ops.gather(self.phi(s), idx_j, 0) * self.filter(rbf) * fcut[:, None]
+        x = ops.gather(self.phi(s), idx_j, 0) * self.filter(rbf) * ops.expand_dims(fcut, 1)
         ds, dvv, dvs = x[:, :n], x[:, n:2 * n], x[:, 2 * n:]
-        dv = dvv[:, None, :] * ops.gather(v, idx_j, 0) + dvs[:, None, :] * unit[:, :, None]
+        dv = ops.expand_dims(dvv, 1) * ops.gather(v, idx_j, 0) + ops.expand_dims(dvs, 1) * ops.expand_dims(unit, 2)
         return s + scatter_sum(ds, idx_i, n_atoms), v + scatter_sum(dv, idx_i, n_atoms)
 
 
@@ -43,7 +43,7 @@ class PaiNNUpdate(nn.Cell):
         norm = ops.sqrt((vv * vv).sum(1) + _EPS)
         a = self.mix(ops.concat([s, norm], -1))
         a_vv, a_sv, a_ss = a[:, :n], a[:, n:2 * n], a[:, 2 * n:]
-        return s + a_sv * (uv * vv).sum(1) + a_ss, v + a_vv[:, None, :] * uv
+        return s + a_sv * (uv * vv).sum(1) + a_ss, v + ops.expand_dims(a_vv, 1) * uv
 
 
 @register("painn")
@@ -72,7 +72,7 @@ class PaiNN(AtomisticModel):
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
         n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
-        unit = vectors / d[:, None]
+        unit = vectors / ops.expand_dims(d, 1)
         rbf = self.rbf(d)
         fcut = self.fcut(d) * pair_mask.astype(d.dtype)
         s = ops.gather(self.embedding.weight, species, 0)

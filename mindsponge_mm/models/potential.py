@@ -38,13 +38,13 @@ class EnergyCell(nn.Cell):
     def construct(self, positions, strain, cell, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
         n_structures = cell.shape[0]
         eye = ops.eye(3, 3, positions.dtype)
-        deform = eye[None] + 0.5 * (strain + strain.transpose(0, 2, 1))  # [S, 3, 3]
+        deform = ops.expand_dims(eye, 0) + 0.5 * (strain + strain.transpose(0, 2, 1))  # [S, 3, 3]
         atom_deform = ops.gather(deform, structure_index, 0)  # [A, 3, 3]
-        r = ops.squeeze(ops.matmul(positions[:, None, :], atom_deform), 1)
+        r = ops.squeeze(ops.matmul(ops.expand_dims(positions, 1), atom_deform), 1)
         cell_d = ops.matmul(cell, deform)
         pair_cell = ops.gather(cell_d, ops.gather(structure_index, idx_i, 0), 0)  # [P, 3, 3]
         vectors = (ops.gather(r, idx_j, 0) - ops.gather(r, idx_i, 0)
-                   + ops.squeeze(ops.matmul(shifts[:, None, :], pair_cell), 1))
+                   + ops.squeeze(ops.matmul(ops.expand_dims(shifts, 1), pair_cell), 1))
         atom_energy = self.model(species, vectors, idx_i, idx_j, pair_mask, atom_mask)
         structure_energy = ops.unsorted_segment_sum(atom_energy, structure_index, n_structures)
         # per-atom energies ride along without a gradient (the gradient is that of Σ E_structure)
@@ -88,7 +88,8 @@ class Potential(nn.Cell):
         volume = ops.abs(_det3(cell))
         periodic = pbc.any(-1)
         safe_volume = ops.where(periodic, volume, ops.ones_like(volume))
-        stress = grad_strain / safe_volume[:, None, None] * periodic.astype(cell.dtype)[:, None, None]
+        factor = periodic.astype(cell.dtype) / safe_volume
+        stress = grad_strain * factor.reshape(-1, 1, 1)
         return structure_energy, atom_energy, -grad_r, stress
 
     # ------------------------------------------------------------------ host side

@@ -18,7 +18,7 @@ class SchNetInteraction(nn.Cell):
         self.f2out = MLP([n_filters, n_features, n_features], rng, act="ssp", dtype=dtype)
 
     def construct(self, x, rbf, fcut, idx_i, idx_j, n_atoms: int):
-        w = self.filter(rbf) * fcut[:, None]
+        w = self.filter(rbf) * ops.expand_dims(fcut, 1)
         messages = ops.gather(self.in2f(x), idx_j, 0) * w
         return x + self.f2out(scatter_sum(messages, idx_i, n_atoms))
 

@@ -19,7 +19,7 @@ class GaussianBasis(nn.Cell):
         self.gamma = float(0.5 / width**2)
 
     def construct(self, d):
-        return ops.exp(-self.gamma * (d[:, None] - self.centers[None, :]) ** 2)
+        return ops.exp(-self.gamma * (ops.expand_dims(d, 1) - self.centers) ** 2)
 
 
 class BesselBasis(nn.Cell):
@@ -31,7 +31,8 @@ class BesselBasis(nn.Cell):
         self.prefactor = math.sqrt(2.0 / cutoff)
 
     def construct(self, d):
-        return self.prefactor * ops.sin(self.freq[None, :] * d[:, None]) / d[:, None]
+        d2 = ops.expand_dims(d, 1)
+        return self.prefactor * ops.sin(self.freq * d2) / d2
 
 
 class CosineCutoff(nn.Cell):

@@ -2,7 +2,7 @@
 // with GET_TILING_DATA). See ../README.md for the design; the CPU reference is
 // kernels/cpu/neighbor_list.cc.
 //
-// What the host can and cannot know. Tiling runs on the host and sees shapes and attributes only
+// What the host can and cannot know. Tiling runs on the host and sees shapes only
 // (no input is declared value-dependent, so nothing is copied back from the device and the op
 // stays asynchronous). The cell-list geometry of a structure (bin counts, search ranges) depends on
 // the cell values and, along non-periodic axes, on the spread of the positions, so it is computed
@@ -33,7 +33,7 @@ BEGIN_TILING_DATA_DEF(NeighborListTilingData)
   TILING_DATA_FIELD_DEF(uint64_t, gridOffset);    // byte offset of the cell-list regions in the user workspace
   TILING_DATA_FIELD_DEF(uint32_t, numAtoms);      // N = positions.shape[0]
   TILING_DATA_FIELD_DEF(uint32_t, numStructures); // S = cells.shape[0]
-  TILING_DATA_FIELD_DEF(uint32_t, capacity);      // C = attr capacity (static output length)
+  TILING_DATA_FIELD_DEF(uint32_t, capacity);      // C = len(capacity_like), the static output length
   TILING_DATA_FIELD_DEF(uint32_t, usedCores);     // B = block dim
   TILING_DATA_FIELD_DEF(uint32_t, stageChunk);    // staging pairs per core (multiple of 8, >= ceil(C / B))
   TILING_DATA_FIELD_DEF(uint32_t, zeroChunk);     // output slots per core for the final zero fill, ceil(C / B)

@@ -297,6 +297,13 @@ __aicore__ inline DataCopyExtParams Bytes(uint32_t bytes)
 }
 
 // ------------------------------------------------------------------------------------------ geometry
+// Smallest accepted |a . (b x c)| / (|a| |b| |c|) of the periodic rows (|a x b| / (|a| |b|) for two).
+// The CPU kernel accepts down to 1e-12 in float64. In float32 the rounding noise of a triple
+// product is ~1e-7 of the scale, so exactly dependent rows would pass a 1e-12 test and be binned
+// with a meaningless inverse (and near-endless search ranges); 1e-5 keeps the inverse accurate to
+// ~1e-2 at worst. Cells between 1e-12 and 1e-5 (angles below ~0.0006 degrees) give -2 on the NPU.
+constexpr float kMinVolumeRatio = 1e-5f;
+
 // Rows of B for the binning (the CPU kernel's binning_basis, in float32). Returns 0 or kErrDegenerate.
 __aicore__ inline int32_t BinningBasis(const float cell[9], const bool pbc[3], V3 basis[3])
 {
@@ -317,12 +324,12 @@ __aicore__ inline int32_t BinningBasis(const float cell[9], const bool pbc[3], V
     if (numPeriodic == 3) {
         const float vol = Abs(Dot(rows[0], Cross(rows[1], rows[2])));
         const float scale = Norm(rows[0]) * Norm(rows[1]) * Norm(rows[2]);
-        return (scale > 0.0f && vol > 1e-12f * scale) ? 0 : kErrDegenerate;
+        return (scale > 0.0f && vol > kMinVolumeRatio * scale) ? 0 : kErrDegenerate;
     }
     if (numPeriodic == 2) {
         const V3 n = Cross(rows[periodic[0]], rows[periodic[1]]);
         const float len = Norm(n);
-        if (!(len > 1e-12f * Norm(rows[periodic[0]]) * Norm(rows[periodic[1]])) || len == 0.0f) {
+        if (!(len > kMinVolumeRatio * Norm(rows[periodic[0]]) * Norm(rows[periodic[1]])) || len == 0.0f) {
             return kErrDegenerate;
         }
         for (int k = 0; k < 3; ++k) {
