@@ -23,12 +23,18 @@ def softplus(x):
 
 
 def shifted_softplus(x):
-    """ssp(x) = softplus(x) - log 2 (SchNet's activation; zero at x = 0)."""
-    return softplus(x) - _LOG2
+    """ssp(x) = softplus(x) - log 2 (SchNet's activation; zero at x = 0).
+
+    float32 uses MindSpore's fused kernel (accurate to float32); float64 the exact composite.
+    """
+    if x.dtype == ms.float64:
+        return softplus(x) - _LOG2
+    return ops.softplus(x) - _LOG2
 
 
 def silu(x):
-    return x * ops.sigmoid(x)
+    """x · sigmoid(x), MindSpore's fused kernel (exact in float64 too)."""
+    return ops.silu(x)
 
 
 def identity(x):
