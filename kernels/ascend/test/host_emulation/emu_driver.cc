@@ -95,9 +95,11 @@ extern "C" int emu_neighbor_list(const float* positions, int64_t n, const float*
     for (auto c : syncCalls) {
         if (c != syncCalls[0]) return 9;  // every core must reach the same number of SyncAll
     }
-    std::memcpy(idxI, dI.data(), sizeof(int32_t) * capacity);
-    std::memcpy(idxJ, dJ.data(), sizeof(int32_t) * capacity);
-    std::memcpy(shifts, dS.data(), sizeof(int32_t) * 3 * capacity);
+    if (capacity > 0) {
+        std::memcpy(idxI, dI.data(), sizeof(int32_t) * capacity);
+        std::memcpy(idxJ, dJ.data(), sizeof(int32_t) * capacity);
+        std::memcpy(shifts, dS.data(), sizeof(int32_t) * 3 * capacity);
+    }
     count[0] = dCount[0];
     return 0;
 }

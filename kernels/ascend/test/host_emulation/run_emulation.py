@@ -10,7 +10,7 @@ mock tolerates, pipe/event ordering bugs (the mock's DMA completes at once), cac
 performance. See ../../README.md.
 
 Usage: python3 run_emulation.py [--quick] [--sanitize] [--contract] [--keep BUILD_DIR]
-(about 8 minutes on 2 cores; --quick about 1 minute)
+(about 8 minutes on 2 cores; --quick about 10 seconds)
 Needs g++ (C++20) and numpy; does not need MindSpore, CANN or an NPU.
 """
 from __future__ import annotations
