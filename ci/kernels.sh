@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build and test the native kernels with their own drivers (no MindSpore involved):
 #  - the C++ kernel against a brute-force reference (always; needs g++);
+#  - the Ascend C kernel in a host emulation (g++ against a mock of the Ascend C API; no CANN here);
 #  - the CUDA kernel when nvcc is present: compile, then run its driver (exit 77 = no GPU, skipped).
 set -euo pipefail
 cd "$(dirname "$0")/../kernels/cuda"
 make --no-print-directory selftest | tail -n 1
+(cd ../ascend/test/host_emulation && python3 run_emulation.py --quick | tail -n 1)
 if command -v nvcc >/dev/null; then
   make --no-print-directory all >/dev/null
   echo "kernels: CUDA kernel compiled with $(nvcc --version | tail -n 1)"
