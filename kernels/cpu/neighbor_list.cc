@@ -258,7 +258,7 @@ int thread_count(int64_t n_atoms, int requested) {
     int v = std::atoi(env);
     if (v > 0) return v;
   }
-  if (n_atoms < 2000) return 1;  // thread start-up costs more than it saves
+  if (n_atoms < 256) return 1;  // thread start-up (~50 us) costs more than it saves
   unsigned hw = std::thread::hardware_concurrency();
   return int(std::max(1u, std::min(hw, 64u)));
 }
