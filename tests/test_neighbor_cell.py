@@ -157,3 +157,13 @@ def test_missing_compiler_names_the_fallback(tmp_path, monkeypatch):
     with pytest.raises(aot.KernelBuildError, match="no C\\+\\+ compiler.*backend 'mindspore'"):
         aot.build()
     aot.build.cache_clear()
+
+
+def test_dispatch_picks_the_kernel_on_cpu_and_never_the_ascend_op_here(copper):
+    from mindsponge_mm.neighbors import ascend
+
+    nl = NeighborList(3.0, 100, copper.cell[:], copper.pbc, len(copper))
+    assert nl.backend == "cpu"
+    assert not ascend.ascend_available()  # CPU target: the Ascend operator is never selected
+    with pytest.raises(UserError, match="backend must be auto, cpu, ascend or mindspore"):
+        NeighborList(3.0, 100, copper.cell[:], copper.pbc, len(copper), backend="gpu")

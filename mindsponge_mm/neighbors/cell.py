@@ -29,12 +29,18 @@ class NeighborListOverflow(UserError):
 def _device_backend(backend: str) -> str:
     from .api import resolve_backend
 
-    if backend not in ("auto", "cpu", "mindspore"):
-        raise UserError(f"NeighborList backend must be auto, cpu or mindspore, got {backend!r}")
+    from .ascend import ascend_available
+
+    if backend not in ("auto", "cpu", "ascend", "mindspore"):
+        raise UserError(f"NeighborList backend must be auto, cpu, ascend or mindspore, got {backend!r}")
     if backend != "auto":
         return backend
-    if ms.get_context("device_target") != "CPU":
-        return "mindspore"  # Ascend/GPU without a registered custom op: the portable path
+    target = ms.get_context("device_target")
+    if target == "Ascend":
+        # the Ascend C operator when its package is installed, else the portable path
+        return "ascend" if ascend_available() else "mindspore"
+    if target != "CPU":
+        return "mindspore"  # GPU: no MindSpore GPU build to load the CUDA kernel into here
     return resolve_backend("auto")
 
 
@@ -48,7 +54,8 @@ class NeighborList(nn.Cell):
         pbc: [S, 3] or [3] bool (fixed).
         n_atoms: [S] atoms per structure (fixed), or an int for one structure.
         skin: Verlet skin, Å (0 rebuilds every call).
-        backend: ``auto`` (C++ kernel on CPU, MindSpore ops elsewhere), ``cpu`` or ``mindspore``.
+        backend: ``auto`` (the C++ kernel on CPU; the Ascend C operator on Ascend when it is installed;
+            MindSpore ops otherwise), ``cpu``, ``ascend`` or ``mindspore``.
         dtype: ``float32`` or ``float64``.
 
     ``construct(positions [N, 3], cells [S, 3, 3])`` returns
@@ -86,10 +93,15 @@ class NeighborList(nn.Cell):
         self.cutoff_t = ms.Tensor(np.array([self.list_cutoff], self.np_dtype))
         # |S|_1 of pairs outside the list that a cell change could bring into range (conservative)
         self.unlisted_shift_bound = ms.Tensor(float(self.max_image.sum() + 3), self.ms_dtype)
-        if self.backend == "cpu":
-            from .aot import aot_op
+        if self.backend in ("cpu", "ascend"):
+            if self.backend == "cpu":
+                from .aot import aot_op
 
-            self.kernel = aot_op()
+                self.kernel = aot_op()
+            else:
+                from .ascend import ascend_neighbor_op
+
+                self.kernel = ascend_neighbor_op(self.capacity)
             self.capacity_like = ms.Tensor(np.zeros(self.capacity, np.int32))
         # state of the last build
         self.ref_positions = Parameter(ms.Tensor(np.zeros((n, 3), self.np_dtype)), requires_grad=False, name="nl_ref_positions")
@@ -104,7 +116,7 @@ class NeighborList(nn.Cell):
 
     # ------------------------------------------------------------------ graph
     def _search(self, positions, cells):
-        if self.backend == "cpu":
+        if self.backend in ("cpu", "ascend"):
             idx_i, idx_j, shifts, count = self.kernel(positions, cells, self.pbc, self.offsets, self.cutoff_t,
                                                      self.capacity_like)
             count = count[0]

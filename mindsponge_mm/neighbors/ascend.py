@@ -2,8 +2,8 @@
 
 This module imports neither MindSpore nor anything Ascend-specific at import time: the checks
 below look at the file system and environment only, and :func:`ascend_neighbor_op` imports
-MindSpore when it is called. It is meant to be imported by ``mindsponge_mm.neighbors`` (copied
-beside ``aot.py`` or loaded from ``kernels/ascend/python``) on every platform.
+MindSpore when it is called. :class:`~mindsponge_mm.neighbors.NeighborList` uses it on every
+platform to decide whether the Ascend operator can run.
 
 The operator has the signature of the CPU and CUDA kernels' ``NeighborListAOT`` (and of
 ``mindsponge_mm.neighbors.aot.aot_op``), so a caller can swap them::
