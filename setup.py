@@ -34,6 +34,7 @@ setup(
         "ase>=3.23",
         "rdkit",
         "h5py>=3.8",
+        "safetensors>=0.4",  # checkpoints (weights + JSON metadata, no pickle)
         "pyyaml>=6",
         "tqdm>=4.60",
         "matplotlib>=3.7",

@@ -10,8 +10,17 @@ from .registry import register
 _EPS = 1e-8
 
 
+def _split3(x, n: int):
+    """[..., 3n] -> three [..., n] blocks (cheap column slices of a 2-D tensor)."""
+    return x[:, :n], x[:, n:2 * n], x[:, 2 * n:]
+
+
 class PaiNNMessage(nn.Cell):
-    """ds_i = Σ_j φ_s(s_j) W_s(d_ij);  dv_i = Σ_j φ_vv(s_j) W_vv v_j + φ_vs(s_j) W_vs r̂_ij."""
+    """ds_i = Σ_j φ_s(s_j) W_s(d_ij);  dv_i = Σ_j φ_vv(s_j) W_vv v_j + φ_vs(s_j) W_vs r̂_ij.
+
+    Vector features are stored as [A, 3n] = [v_x | v_y | v_z]: every op stays two-dimensional,
+    which is several times faster on MindSpore's CPU backend than [A, 3, n] with broadcasts.
+    """
 
     def __init__(self, n: int, n_rbf: int, rng, dtype: str):
         super().__init__()
@@ -22,8 +31,10 @@ class PaiNNMessage(nn.Cell):
     def construct(self, s, v, rbf, fcut, unit, idx_i, idx_j, n_atoms: int):
         n = self.n
         x = ops.gather(self.phi(s), idx_j, 0) * self.filter(rbf) * ops.expand_dims(fcut, 1)
-        ds, dvv, dvs = x[:, :n], x[:, n:2 * n], x[:, 2 * n:]
-        dv = ops.expand_dims(dvv, 1) * ops.gather(v, idx_j, 0) + ops.expand_dims(dvs, 1) * ops.expand_dims(unit, 2)
+        ds, dvv, dvs = _split3(x, n)
+        ux, uy, uz = unit[:, 0:1], unit[:, 1:2], unit[:, 2:3]
+        dv = (ops.concat([dvv, dvv, dvv], 1) * ops.gather(v, idx_j, 0)
+              + ops.concat([dvs * ux, dvs * uy, dvs * uz], 1))
         return s + scatter_sum(ds, idx_i, n_atoms), v + scatter_sum(dv, idx_i, n_atoms)
 
 
@@ -39,16 +50,20 @@ class PaiNNUpdate(nn.Cell):
 
     def construct(self, s, v):
         n = self.n
-        uv, vv = self.uv(v), self.vv(v)  # [A, 3, n]
-        norm = ops.sqrt((vv * vv).sum(1) + _EPS)
+        rows = v.reshape(-1, n)  # [3A, n]: the same linear map on every component
+        uv = self.uv(rows).reshape(v.shape)
+        vv = self.vv(rows).reshape(v.shape)
+        vx, vy, vz = _split3(vv, n)
+        norm = ops.sqrt(vx * vx + vy * vy + vz * vz + _EPS)
+        ux, uy, uz = _split3(uv, n)
         a = self.mix(ops.concat([s, norm], -1))
-        a_vv, a_sv, a_ss = a[:, :n], a[:, n:2 * n], a[:, 2 * n:]
-        return s + a_sv * (uv * vv).sum(1) + a_ss, v + ops.expand_dims(a_vv, 1) * uv
+        a_vv, a_sv, a_ss = _split3(a, n)
+        return s + a_sv * (ux * vx + uy * vy + uz * vz) + a_ss, v + ops.concat([a_vv, a_vv, a_vv], 1) * uv
 
 
 @register("painn")
 class PaiNN(AtomisticModel):
-    """PaiNN energy model (vectors are [A, 3, n_features]).
+    """PaiNN energy model (vector features are stored as [A, 3 · n_features]).
 
     Args:
         elements, cutoff (Å), n_features, n_interactions, n_rbf (Bessel functions), dtype, seed.
@@ -76,7 +91,7 @@ class PaiNN(AtomisticModel):
         rbf = self.rbf(d)
         fcut = self.fcut(d) * pair_mask.astype(d.dtype)
         s = ops.gather(self.embedding.weight, species, 0)
-        v = ops.zeros((n_atoms, 3, self.n_features), s.dtype)
+        v = ops.zeros((n_atoms, 3 * self.n_features), s.dtype)  # [v_x | v_y | v_z]
         for message, update in zip(self.messages, self.updates):
             s, v = message(s, v, rbf, fcut, unit, idx_i, idx_j, n_atoms)
             s, v = update(s, v)
