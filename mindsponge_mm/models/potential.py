@@ -37,14 +37,16 @@ class EnergyCell(nn.Cell):
 
     def construct(self, positions, strain, cell, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
         n_structures = cell.shape[0]
-        eye = ops.eye(3, 3, positions.dtype)
-        deform = ops.expand_dims(eye, 0) + 0.5 * (strain + strain.transpose(0, 2, 1))  # [S, 3, 3]
-        atom_deform = ops.gather(deform, structure_index, 0)  # [A, 3, 3]
-        r = ops.squeeze(ops.matmul(ops.expand_dims(positions, 1), atom_deform), 1)
-        cell_d = ops.matmul(cell, deform)
-        pair_cell = ops.gather(cell_d, ops.gather(structure_index, idx_i, 0), 0)  # [P, 3, 3]
-        vectors = (ops.gather(r, idx_j, 0) - ops.gather(r, idx_i, 0)
-                   + ops.squeeze(ops.matmul(ops.expand_dims(shifts, 1), pair_cell), 1))
+        eye = ops.eye(3, 3, positions.dtype).reshape(1, 9)
+        deform = eye + 0.5 * (strain + strain.transpose(0, 2, 1)).reshape(n_structures, 9)  # rows of (1 + ε)
+        pair_structure = ops.gather(structure_index, idx_i, 0)
+        pair_cell = ops.gather(cell.reshape(n_structures, 9), pair_structure, 0)  # [P, 9]: cell rows
+        pair_deform = ops.gather(deform, pair_structure, 0)
+        # r_ij = R[j] - R[i] + S·cell, then strained: r_ij (1 + ε) — the same as straining R and the
+        # cell first. Written with 2-D column slices: tiny batched matmuls are slow on CPU.
+        r = (ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0)
+             + _row_times_matrix(shifts, pair_cell))
+        vectors = _row_times_matrix(r, pair_deform)
         atom_energy = self.model(species, vectors, idx_i, idx_j, pair_mask, atom_mask)
         structure_energy = ops.unsorted_segment_sum(atom_energy, structure_index, n_structures)
         # per-atom energies ride along without a gradient (the gradient is that of Σ E_structure)
@@ -177,6 +179,11 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("model") not in MODELS:
         raise UserError(f"{path}: unknown checkpoint format or model {meta.get('model')!r}")
     return meta, tensors
+
+
+def _row_times_matrix(v, m):
+    """Row vectors [P, 3] times 3x3 matrices stored row-major as [P, 9] -> [P, 3]."""
+    return v[:, 0:1] * m[:, 0:3] + v[:, 1:2] * m[:, 3:6] + v[:, 2:3] * m[:, 6:9]
 
 
 def _det3(m):
