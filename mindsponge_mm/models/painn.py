@@ -11,8 +11,9 @@ _EPS = 1e-8
 
 
 def _split3(x, n: int):
-    """[..., 3n] -> three [..., n] blocks (cheap column slices of a 2-D tensor)."""
-    return x[:, :n], x[:, n:2 * n], x[:, 2 * n:]
+    """[P, 3n] -> three [P, n] blocks. ``ops.split`` (whose gradient is a concat) rather than
+    slices, whose gradients are full-width zero tensors on MindSpore's CPU backend."""
+    return ops.split(x, n, 1)
 
 
 class PaiNNMessage(nn.Cell):
@@ -22,19 +23,17 @@ class PaiNNMessage(nn.Cell):
     which is several times faster on MindSpore's CPU backend than [A, 3, n] with broadcasts.
     """
 
-    def __init__(self, n: int, n_rbf: int, rng, dtype: str):
+    def __init__(self, n: int, rng, dtype: str):
         super().__init__()
         self.n = n
         self.phi = MLP([n, n, 3 * n], rng, act="silu", dtype=dtype)
-        self.filter = Dense(n_rbf, 3 * n, rng, dtype=dtype)
 
-    def construct(self, s, v, rbf, fcut, unit, idx_i, idx_j, n_atoms: int):
+    def construct(self, s, v, w, unit3, idx_i, idx_j, n_atoms: int):
+        """w [P, 3n]: this layer's radial filter (cutoff applied); unit3 [P, 3n]: r̂ repeated per feature."""
         n = self.n
-        x = ops.gather(self.phi(s), idx_j, 0) * self.filter(rbf) * ops.expand_dims(fcut, 1)
+        x = ops.gather(self.phi(s), idx_j, 0) * w
         ds, dvv, dvs = _split3(x, n)
-        ux, uy, uz = unit[:, 0:1], unit[:, 1:2], unit[:, 2:3]
-        dv = (ops.concat([dvv, dvv, dvv], 1) * ops.gather(v, idx_j, 0)
-              + ops.concat([dvs * ux, dvs * uy, dvs * uz], 1))
+        dv = ops.concat([dvv, dvv, dvv], 1) * ops.gather(v, idx_j, 0) + ops.concat([dvs, dvs, dvs], 1) * unit3
         return s + scatter_sum(ds, idx_i, n_atoms), v + scatter_sum(dv, idx_i, n_atoms)
 
 
@@ -80,7 +79,10 @@ class PaiNN(AtomisticModel):
         self.embedding = Dense(self.n_elements, n_features, rng, bias=False, dtype=dt)
         self.rbf = BesselBasis(n_rbf, cutoff, dtype=dt)
         self.fcut = CosineCutoff(cutoff)
-        self.messages = nn.CellList([PaiNNMessage(n_features, n_rbf, rng, dt) for _ in range(n_interactions)])
+        # one radial filter per layer (a single wide matmul split by slices is slower: the slices'
+        # gradients are full-width zeros on MindSpore's CPU backend)
+        self.filters = nn.CellList([Dense(n_rbf, 3 * n_features, rng, dtype=dt) for _ in range(n_interactions)])
+        self.messages = nn.CellList([PaiNNMessage(n_features, rng, dt) for _ in range(n_interactions)])
         self.updates = nn.CellList([PaiNNUpdate(n_features, rng, dt) for _ in range(n_interactions)])
         self.readout = MLP([n_features, n_features // 2, 1], rng, act="silu", dtype=dt)
 
@@ -88,11 +90,16 @@ class PaiNN(AtomisticModel):
         n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
         unit = vectors / ops.expand_dims(d, 1)
-        rbf = self.rbf(d)
+        n = self.n_features
+        ones = ops.ones((1, n), d.dtype)
+        ux, uy, uz = ops.split(unit, 1, 1)
+        unit3 = ops.concat([ux * ones, uy * ones, uz * ones], 1)  # [P, 3n]: r̂ repeated per feature
         fcut = self.fcut(d) * pair_mask.astype(d.dtype)
+        rbf = self.rbf(d)
+        fcut = ops.expand_dims(fcut, 1)
         s = ops.gather(self.embedding.weight, species, 0)
-        v = ops.zeros((n_atoms, 3 * self.n_features), s.dtype)  # [v_x | v_y | v_z]
-        for message, update in zip(self.messages, self.updates):
-            s, v = message(s, v, rbf, fcut, unit, idx_i, idx_j, n_atoms)
+        v = ops.zeros((n_atoms, 3 * n), s.dtype)  # [v_x | v_y | v_z]
+        for radial, message, update in zip(self.filters, self.messages, self.updates):
+            s, v = message(s, v, radial(rbf) * fcut, unit3, idx_i, idx_j, n_atoms)
             s, v = update(s, v)
         return self.readout(s)[:, 0]

@@ -182,8 +182,12 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
 
 
 def _row_times_matrix(v, m):
-    """Row vectors [P, 3] times 3x3 matrices stored row-major as [P, 9] -> [P, 3]."""
-    return v[:, 0:1] * m[:, 0:3] + v[:, 1:2] * m[:, 3:6] + v[:, 2:3] * m[:, 6:9]
+    """Row vectors [P, 3] times 3x3 matrices stored row-major as [P, 9] -> [P, 3].
+
+    ``ops.split`` rather than slices: a slice's gradient is a full-width zero tensor on CPU."""
+    v0, v1, v2 = ops.split(v, 1, 1)
+    m0, m1, m2 = ops.split(m, 3, 1)
+    return v0 * m0 + v1 * m1 + v2 * m2
 
 
 def _det3(m):
