@@ -263,6 +263,9 @@ class TensorProductUVU(nn.Cell):
         for k, (i1, _, _, _) in enumerate(paths):
             w_offsets[k] = w_off
             w_off += n1[i1].mul
+        self._path_sections = [n1[i1].mul for i1, _, _, _ in paths]  # weights of path k, in order
+        self._x1_sections = [sl.stop - sl.start for sl in s1]
+        self._group_entries = sorted(groups)
         for i1 in sorted(groups):
             ks = groups[i1]
             d1 = n1[i1].ir.dim
@@ -297,16 +300,22 @@ class TensorProductUVU(nn.Cell):
         w, _ = _flatten_leading(weights, self.weight_numel)
         e = x1.shape[0]
         y = ops.matmul(x2, self._K)  # [E, Σ d1*S_g]
+        # ops.split rather than slices throughout: on MindSpore's CPU backend the gradient of a
+        # slice is a full-size zero tensor per slice, which multiplies memory in the double backward
+        x1_parts = ops.split(x1, self._x1_sections, 1)
+        y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
+        w_parts = ops.split(w, self._path_sections, 1)
         zs = []
-        for a, b, u, d1, c0, sg, items in self._groups:
-            yg = ops.reshape(y[:, c0 : c0 + d1 * sg], (e, d1, sg))
-            zs.append(ops.bmm(ops.reshape(x1[:, a:b], (e, u, d1)), yg))  # [E, u, S_g]
+        for g, (_, _, u, d1, _, sg, items) in enumerate(self._groups):
+            yg = ops.reshape(y_parts[g], (e, d1, sg))
+            z = ops.bmm(ops.reshape(x1_parts[self._group_entries[g]], (e, u, d1)), yg)  # [E, u, S_g]
+            zs.append(ops.split(z, [item[2] for item in items], 2))
         blocks = []
         for j in range(self._n_out):
             g, t = self._out_src[j]
             _, _, u, _, _, _, items = self._groups[g]
-            _, off, d3, wo, _ = items[t]
-            zp = zs[g][:, :, off : off + d3] * ops.expand_dims(w[:, wo : wo + u], 2)
+            k, _, d3, _, _ = items[t]
+            zp = zs[g][t] * ops.expand_dims(w_parts[k], 2)
             blocks.append(ops.reshape(zp, (e, u * d3)))
         out = ops.concat(blocks, 1) if len(blocks) > 1 else blocks[0]
         return ops.reshape(out, lead + (self.irreps_out.dim,))
