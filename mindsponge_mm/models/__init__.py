@@ -1,4 +1,4 @@
-"""Machine-learned potentials: SchNet, PaiNN (and MACE), the Potential wrapper and the registry."""
+"""Machine-learned potentials: SchNet, PaiNN, a MACE-style model, the Potential wrapper and the registry."""
 from . import mace, painn, schnet  # noqa: F401  (registers the models)
 from .base import AtomisticModel
 from .potential import Potential, read_checkpoint
