@@ -34,9 +34,14 @@ class EnergyCell(nn.Cell):
     def __init__(self, model: AtomisticModel):
         super().__init__()
         self.model = model
+        # atomic number -> species index, inside the graph (unknown and padding Z map to 0; the host
+        # side checks real atoms in Potential.inputs)
+        self.species_table = ms.Tensor(np.maximum(model.species_table, 0).astype(np.int32))
 
-    def construct(self, positions, strain, cell, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
+    def construct(self, positions, strain, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                  structure_index):
         n_structures = cell.shape[0]
+        species = ops.gather(self.species_table, atomic_numbers, 0)
         eye = ops.eye(3, 3, positions.dtype).reshape(1, 9)
         deform = eye + 0.5 * (strain + strain.transpose(0, 2, 1)).reshape(n_structures, 9)  # rows of (1 + ε)
         pair_structure = ops.gather(structure_index, idx_i, 0)
@@ -81,10 +86,18 @@ class Potential(nn.Cell):
     def elements(self) -> list[int]:
         return self.model.elements
 
-    def construct(self, positions, cell, pbc, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
+    def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                  structure_index):
+        """Tensors in, (energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³) out.
+
+        positions [A, 3] Å, cell [S, 3, 3] Å, pbc [S, 3] bool, atomic_numbers [A] int32 (padding: 0),
+        shifts [P, 3] (integer cell shifts as floats), idx_i/idx_j [P] int32, pair_mask [P] bool,
+        atom_mask [A] bool, structure_index [A] int32. Every potential (learned or classical) has
+        this signature, so MD, training and sums of potentials can use any of them.
+        """
         strain = cell * 0.0  # a zero strain that is a graph value (ops.zeros here breaks grad under jit)
         energies, (grad_r, grad_strain) = self.grad_fn(
-            positions, strain, cell, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index)
+            positions, strain, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index)
         n_structures = cell.shape[0]
         structure_energy, atom_energy = energies[:n_structures], energies[n_structures:]
         volume = ops.abs(_det3(cell))
@@ -98,8 +111,9 @@ class Potential(nn.Cell):
     def inputs(self, batch: Batch) -> tuple:
         """The tensors :meth:`construct` takes, from a numpy batch (checks the elements)."""
         dtype = np.float64 if self.model.dtype_name == "float64" else np.float32
-        species = self.model.species(batch.atomic_numbers, batch.atom_mask)
-        arrays = (batch.positions.astype(dtype), batch.cell.astype(dtype), batch.pbc, species,
+        self.model.species(batch.atomic_numbers, batch.atom_mask)  # a UserError for an element the model lacks
+        arrays = (batch.positions.astype(dtype), batch.cell.astype(dtype), batch.pbc,
+                  batch.atomic_numbers.astype(np.int32),
                   batch.shifts.astype(dtype), batch.idx_i, batch.idx_j, batch.pair_mask, batch.atom_mask,
                   batch.structure_index)
         return tuple(ms.Tensor(np.ascontiguousarray(a)) for a in arrays)

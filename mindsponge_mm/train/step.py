@@ -24,9 +24,9 @@ class EnergyForceLoss(nn.Cell):
         self.energy_weight = float(energy_weight)
         self.forces_weight = float(forces_weight)
 
-    def construct(self, positions, cell, pbc, species, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index,
+    def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index,
                   n_atoms, energy_ref, forces_ref):
-        energy, _, forces, _ = self.potential(positions, cell, pbc, species, shifts, idx_i, idx_j, pair_mask,
+        energy, _, forces, _ = self.potential(positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask,
                                               atom_mask, structure_index)
         dtype = energy.dtype
         real = (n_atoms > 0).astype(dtype)
