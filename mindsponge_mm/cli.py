@@ -31,6 +31,35 @@ def cmd_run(args) -> None:
     run(load_config(args.config, args.overrides))
 
 
+def cmd_train(args) -> None:
+    from pathlib import Path
+
+    from .config import load_config
+    from .errors import ConfigError
+    from .jobs import train
+
+    path = args.config
+    if path is None and args.resume is not None:
+        path = Path(args.resume) / "config.yaml"  # the resolved config the run was started with
+        if not path.exists():
+            raise ConfigError(f"{args.resume}: not a run directory (no config.yaml); pass the run.output folder")
+    if path is None:
+        raise ConfigError("train needs a CONFIG.yaml (or --resume RUN_DIR)")
+    train(load_config(path, args.overrides), resume=args.resume)
+
+
+def cmd_evaluate(args) -> None:
+    from .jobs import evaluate
+
+    evaluate(args.target, args.dataset, args.split, args.batch_size, args.out)
+
+
+def cmd_export(args) -> None:
+    from .jobs import export
+
+    export(args.run_dir, args.format, args.out)
+
+
 def cmd_data_info(args) -> None:
     from .data import AtomsDataset
 
@@ -59,6 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML file, e.g. configs/quickstart.yaml")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train", help="train a potential from a YAML config")
+    p.add_argument("config", nargs="?", help="YAML file, e.g. configs/painn_ethanol.yaml")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. training.epochs=5")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics table and parity plots of a trained potential")
+    p.add_argument("target", help="run directory (uses checkpoints/best) or checkpoint file")
+    p.add_argument("dataset", help="dataset file or bundled:NAME")
+    p.add_argument("--split", choices=("train", "val", "test", "all"), default=None,
+                   help="frames of the run's split.npz (default: every frame)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", help="folder for the plots (default: the run directory)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="export the energy+forces graph for deployment")
+    p.add_argument("run_dir", help="run directory or checkpoint file")
+    p.add_argument("--format", default="mindir", help="mindir")
+    p.add_argument("--out", help="output .mindir (default: RUN_DIR/export/potential.mindir)")
+    p.set_defaults(func=cmd_export)
 
     data = sub.add_parser("data", help="inspect, convert and generate datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)

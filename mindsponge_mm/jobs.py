@@ -1,10 +1,16 @@
 """Jobs driven by a validated config (see :mod:`mindsponge_mm.config`).
 
-``run`` executes the stages a config describes, in order. Today that is the data
-stage: load the dataset, split it, compute its statistics and build a padded batch.
+* :func:`train` — data stage, model construction (E0, scale and shift from the training
+  split's statistics), the :class:`~mindsponge_mm.train.Trainer`; ``resume`` continues a run.
+* :func:`evaluate` — metrics table and parity plots of a checkpoint on a dataset (split).
+* :func:`export` — the energy+forces graph of a run as MindIR.
+* :func:`run` — every stage a config describes, in order: data, training, evaluation
+  (and MD when the config has an ``md`` section).
 """
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -13,10 +19,13 @@ import yaml
 from ase.data import chemical_symbols
 
 from .data import AtomsDataset, AtomsLoader, split, statistics
+from .errors import ConfigError, UserError
 from .io_utils import write_text_atomic
 
+Log = Callable[[str], None]
 
-def prepare_data(config: dict, out_dir: Path, log: Callable[[str], None] = print):
+
+def prepare_data(config: dict, out_dir: Path, log: Log = print):
     """Open the dataset, split it (reusing ``out_dir/split.npz``) and compute training statistics."""
     data, seed = config["data"], config["run"]["seed"]
     ds = AtomsDataset.open(data["path"], data["units"] or None)
@@ -25,6 +34,7 @@ def prepare_data(config: dict, out_dir: Path, log: Callable[[str], None] = print
     log(f"split     train {len(parts[0])}, val {len(parts[1])}, test {len(parts[2])}  ({out_dir / 'split.npz'})")
     stats = statistics(ds, parts[0]) if "energy" in ds.properties else None
     if stats is not None:
+        write_text_atomic(out_dir / "statistics.json", stats.to_json())
         refs = ", ".join(f"{chemical_symbols[z]} {e:.4f}" for z, e in stats.atomrefs.items())
         log(f"atomrefs  {refs} eV  (least squares over the training split)")
         log(
@@ -36,21 +46,204 @@ def prepare_data(config: dict, out_dir: Path, log: Callable[[str], None] = print
     return ds, parts, stats
 
 
-def run(config: dict, log: Callable[[str], None] = print) -> dict:
-    """Run every stage of ``config``; return a dict of what was produced."""
-    out_dir = Path(config["run"]["output"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    ds, parts, stats = prepare_data(config, out_dir, log)
+def make_loader(ds, config: dict, indices, shuffle: bool) -> AtomsLoader:
     data = config["data"]
-    loader = AtomsLoader(
-        ds, data["batch_size"], data["cutoff"], shuffle=data["shuffle"], seed=config["run"]["seed"],
-        indices=parts[0], atom_multiple=data["atom_multiple"], pair_multiple=data["pair_multiple"],
+    return AtomsLoader(
+        ds, data["batch_size"], data["cutoff"], shuffle=shuffle, seed=config["run"]["seed"], indices=indices,
+        atom_multiple=data["atom_multiple"], pair_multiple=data["pair_multiple"],
         steps_per_octave=data["steps_per_octave"], dtype=data["dtype"],
     )
+
+
+def build_potential(config: dict, ds, stats, log: Log = print):
+    """The config's model for this dataset, with E0 atomrefs, scale (force RMS) and shift set."""
+    from .models import Potential, build
+    from .models.base import parse_elements
+
+    spec = dict(config["model"])
+    name = spec.pop("name")
+    elements = parse_elements(spec.pop("elements", None) or ds.elements)
+    missing = sorted(set(ds.elements) - set(elements))
+    if missing:
+        raise ConfigError(f"model.elements lacks {', '.join(chemical_symbols[z] for z in missing)}, which the dataset "
+                          f"{ds.source} contains; add them or remove model.elements to use the dataset's")
+    cutoff = float(spec.pop("cutoff", config["data"]["cutoff"]))
+    if cutoff > config["data"]["cutoff"] + 1e-12:
+        raise ConfigError(f"model.cutoff = {cutoff} exceeds data.cutoff = {config['data']['cutoff']}; the neighbor "
+                          f"list would miss pairs; raise data.cutoff")
+    spec.setdefault("dtype", config["data"]["dtype"])
+    spec.setdefault("seed", config["run"]["seed"])
+    if name == "mace" and "avg_num_neighbors" not in spec:
+        spec["avg_num_neighbors"] = average_neighbors(ds, cutoff)
+        log(f"model     avg_num_neighbors = {spec['avg_num_neighbors']:.2f} (from the first 100 frames)")
+    model = build(name, elements=elements, cutoff=cutoff, **spec)
+    if stats is not None:
+        model.set_energy_offsets(stats.atomrefs, scale=stats.force_rms or stats.std_energy_per_atom or 1.0,
+                                 shift=stats.mean_energy_per_atom)
+    n_params = sum(int(np.prod(p.shape)) for p in model.trainable_params())
+    log(f"model     {name}: {n_params:,} weights, elements {', '.join(chemical_symbols[z] for z in elements)}, "
+        f"cutoff {cutoff} Ang, {spec['dtype']}")
+    return Potential(model)
+
+
+def average_neighbors(ds, cutoff: float, n_frames: int = 100) -> float:
+    from .neighbors import batch_neighbor_list
+
+    idx = np.arange(min(n_frames, len(ds)))
+    frames = ds.frames(idx)
+    i, _, _, _ = batch_neighbor_list([f["positions"] for f in frames], [f["cell"] for f in frames],
+                                     [f["pbc"] for f in frames], cutoff)
+    return float(len(i) / max(int(ds.n_atoms[idx].sum()), 1))
+
+
+def _setup_device(config: dict) -> None:
+    import mindspore as ms
+
+    device = config["run"]["device"]
+    target = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}.get(device)
+    if target is not None:
+        ms.set_device(target)
+
+
+def train(config: dict, resume: str | os.PathLike | None = None, log: Log = print) -> dict:
+    """Train the config's model; with ``resume`` (a run directory) continue it exactly."""
+    from .train import Trainer
+
+    _setup_device(config)
+    rank, world = 0, 1
+    if config["training"]["distributed"]:
+        from .train import distributed
+
+        rank, world = distributed.init()
+    if config.get("model") is None:
+        raise ConfigError("the config has no model section; add e.g. model: {name: painn} to train")
+    out_dir = Path(resume) if resume is not None else Path(config["run"]["output"])
+    last = out_dir / "checkpoints" / "last.safetensors"
+    if resume is not None and not last.exists():
+        raise UserError(f"{last}: nothing to resume (no checkpoint); start the run without --resume")
+    if resume is None and last.exists():
+        raise UserError(f"{out_dir} already holds a training run; resume it with --resume {out_dir} or choose "
+                        f"another run.output")
+    quiet = log if rank == 0 else (lambda _text: None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if rank == 0 and resume is None:
+        write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    ds, parts, stats = prepare_data(config, out_dir, quiet)
+    potential = build_potential(config, ds, stats, quiet)
+    train_loader = make_loader(ds, config, parts[0], shuffle=config["data"]["shuffle"])
+    val_loader = make_loader(ds, config, parts[1], shuffle=False)
+    trainer = Trainer(potential, train_loader, val_loader, config["training"], out_dir, rank, world, log)
+    if resume is not None:
+        trainer.resume(last)
+        quiet(f"resumed   {last} after epoch {trainer.state['epoch']}")
+    if world > 1:
+        quiet(f"parallel  {world} data-parallel ranks, {config['data']['batch_size'] // world} structures per rank")
+    result = trainer.fit()
+    quiet(f"trained   {len(result['history'])} epochs; best epoch {result['best_epoch']}; "
+          f"{result['compiled_shapes']} train-step graph shape(s) compiled in this process")
+    return {"potential": potential, "dataset": ds, "split": parts, "statistics": stats, "output": out_dir,
+            "rank": rank, **result}
+
+
+def _checkpoint_and_run(target: str | os.PathLike) -> tuple[Path, Path | None]:
+    target = Path(target)
+    if target.is_dir():
+        ckpt = target / "checkpoints" / "best.safetensors"
+        if not ckpt.exists():
+            raise UserError(f"{target}: no checkpoints/best.safetensors; is it a training run directory?")
+        return ckpt, target
+    if not target.exists():
+        raise UserError(f"{target}: no such run directory or checkpoint; check the path")
+    return target, None
+
+
+def evaluate(target: str | os.PathLike, dataset: str, split_name: str | None = None, batch_size: int = 16,
+             out_dir: str | os.PathLike | None = None, log: Log = print) -> dict:
+    """Metrics and parity plots of a checkpoint (or a run's best checkpoint) on ``dataset``.
+
+    ``split_name`` (train/val/test) selects frames through the run's ``split.npz``; ``None``
+    or ``all`` uses every frame. Plots go to ``out_dir`` (default: the run directory, or the
+    checkpoint's folder).
+    """
+    from .models import Potential
+    from .train import ErrorMetrics, format_table, plots
+
+    ckpt, run_dir = _checkpoint_and_run(target)
+    potential = Potential.load(ckpt)
+    ds = AtomsDataset.open(dataset)
+    indices = None
+    if split_name not in (None, "all"):
+        if run_dir is None or not (run_dir / "split.npz").exists():
+            raise UserError(f"--split {split_name} needs a run directory with split.npz; pass the run directory, "
+                            f"or leave out --split to use every frame")
+        from .data.splits import load_split
+
+        names = ("train", "val", "test")
+        if split_name not in names:
+            raise UserError(f"--split must be train, val, test or all, got {split_name!r}")
+        indices = load_split(run_dir / "split.npz", len(ds))[names.index(split_name)]
+    dtype = potential.model.dtype_name
+    loader = AtomsLoader(ds, batch_size, potential.cutoff, indices=indices, dtype=dtype)
+    metrics = ErrorMetrics(keep=True)
+    for batch in loader:
+        metrics.add(batch, potential.evaluate(batch))
+    result = metrics.result()
+    where = f"{ds.source}" + (f" ({split_name} split, {len(loader.indices)} frames)" if indices is not None
+                              else f" ({len(ds)} frames)")
+    log(f"evaluate  {ckpt} on {where}")
+    log(format_table(result))
+    out = Path(out_dir) if out_dir is not None else (run_dir or ckpt.parent)
+    if "energy" in ds.properties:
+        plots.parity(1000 * metrics.parity("energy"), out / "parity_energy.png", "energy", "meV/atom")
+    if "forces" in ds.properties:
+        plots.parity(metrics.parity("forces"), out / "parity_forces.png", "force component", "eV/Ang")
+    write_text_atomic(out / "evaluation.json", json.dumps({"checkpoint": str(ckpt), "dataset": ds.source,
+                                                           "split": split_name, "metrics": result}, indent=1))
+    return {"metrics": result, "output": out}
+
+
+def export(run_dir: str | os.PathLike, fmt: str = "mindir", out: str | os.PathLike | None = None,
+           log: Log = print) -> Path:
+    """Export the energy+forces graph of a run's best checkpoint for one padded batch shape."""
+    from .train.export import export_mindir
+
+    if fmt.lower() != "mindir":
+        raise UserError(f"--format {fmt!r} is not supported; use --format mindir")
+    ckpt, run = _checkpoint_and_run(run_dir)
+    path = Path(out) if out is not None else (run or ckpt.parent) / "export" / "potential.mindir"
+    config = yaml.safe_load((run / "config.yaml").read_text()) if run is not None else None
+    result = export_mindir(ckpt, path, config)
+    log(f"exported  {result} (inputs: {', '.join(EXPORT_INPUT_NAMES)})")
+    return result
+
+
+EXPORT_INPUT_NAMES = ("positions", "cell", "pbc", "atomic_numbers", "shifts", "idx_i", "idx_j", "pair_mask",
+                      "atom_mask", "structure_index")
+
+
+def describe_data(config: dict, out_dir: Path, log: Log = print) -> dict:
+    """The data stage alone: split, statistics and one padded batch (a config without a model)."""
+    ds, parts, stats = prepare_data(config, out_dir, log)
+    loader = make_loader(ds, config, parts[0], shuffle=config["data"]["shuffle"])
     batch = next(iter(loader))
     log(f"loader    {len(loader)} training batches of {loader.batch_size}, cutoff {loader.cutoff} Ang")
     log(batch.describe())
     pairs_per_atom = batch.n_real[2] / max(batch.n_real[0], 1)
     log(f"          {pairs_per_atom:.1f} neighbors per atom; padding {1 - np.mean(batch.pair_mask):.1%} of pairs")
     return {"dataset": ds, "split": parts, "statistics": stats, "batch": batch, "output": out_dir}
+
+
+def run(config: dict, log: Log = print) -> dict:
+    """Run every stage of ``config``; return a dict of what was produced."""
+    out_dir = Path(config["run"]["output"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.get("model") is None:
+        write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        return describe_data(config, out_dir, log)
+    last = out_dir / "checkpoints" / "last.safetensors"
+    result = train(config, resume=out_dir if last.exists() else None, log=log)
+    if result["rank"] == 0:
+        split_name = config["evaluate"]["split"]
+        result["evaluation"] = evaluate(out_dir, config["data"]["path"], split_name, config["data"]["batch_size"],
+                                        log=log)
+    return result

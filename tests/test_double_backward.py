@@ -8,7 +8,7 @@ from mindspore import nn
 from mindsponge_mm.batch import collate
 from mindsponge_mm.data import AtomsDataset, statistics
 from mindsponge_mm.models import Potential, build
-from mindsponge_mm.train import EnergyForceLoss, TrainStep, loss_inputs
+from mindsponge_mm.train import PotentialLoss, TrainStep, loss_inputs
 
 MODELS = ["schnet", "painn", "mace"]
 TINY = {"schnet": dict(n_features=8, n_interactions=2), "painn": dict(n_features=8, n_interactions=2),
@@ -28,7 +28,7 @@ def test_force_loss_weight_gradient_matches_finite_differences(name, ethanol):
     model = build(name, elements=["H", "C", "O"], cutoff=4.0, dtype="float64", seed=3, **TINY[name])
     model.set_energy_offsets({1: -13.0, 6: -48.0, 8: -74.0})
     potential = Potential(model)
-    loss = EnergyForceLoss(potential, energy_weight=0.0, forces_weight=1.0)  # pure force loss: needs double backward
+    loss = PotentialLoss(potential, (0.0, 1.0, 0.0))  # pure force loss: needs double backward
     batch = collate(ethanol.frames([0, 1]), 4.0, properties=["energy", "forces"], dtype="float64")
     inputs = loss_inputs(potential, batch)
     weights = [p for p in model.trainable_params()]
@@ -68,7 +68,7 @@ def test_smoke_training_reduces_force_error_tenfold(name, ethanol):
     potential = Potential(model)
     batch = collate(ethanol.frames(frames), 5.0, properties=["energy", "forces"])
     inputs = loss_inputs(potential, batch)
-    loss = EnergyForceLoss(potential, energy_weight=1.0, forces_weight=10.0)
+    loss = PotentialLoss(potential, (1.0, 10.0, 0.0))
     optimizer = nn.Adam(model.trainable_params(), learning_rate=5e-3)
     step = ms.jit(TrainStep(loss, optimizer).construct)
 

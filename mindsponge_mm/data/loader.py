@@ -94,15 +94,16 @@ class AtomsLoader:
             chunk = order[start * self.batch_size: (start + 1) * self.batch_size]
             yield self.collate(chunk)
 
-    def collate(self, frame_indices: Sequence[int]) -> Batch:
-        """The padded batch of the given dataset frames."""
+    def collate(self, frame_indices: Sequence[int], n_structures: int | None = None) -> Batch:
+        """The padded batch of the given dataset frames (structure capacity ``n_structures + 1``,
+        default ``batch_size + 1``)."""
         frames = self.dataset.frames(frame_indices)
         if self.transforms is not None:
             frames = [self.transforms(f) for f in frames]
         return collate(
             frames,
             self.cutoff,
-            n_structures=self.batch_size,
+            n_structures=self.batch_size if n_structures is None else n_structures,
             atom_multiple=self.atom_multiple,
             pair_multiple=self.pair_multiple,
             steps_per_octave=self.steps_per_octave,

@@ -19,9 +19,9 @@ import numpy as np
 from mindspore import nn, ops
 
 from .. import __version__
-from ..batch import Batch
 from ..errors import UserError
 from ..io_utils import atomic_path
+from ..potentials.base import HostEvaluation, det3 as _det3, row_times_matrix as _row_times_matrix
 from .base import AtomisticModel
 from .registry import MODELS, build
 
@@ -58,7 +58,7 @@ class EnergyCell(nn.Cell):
         return ops.concat([structure_energy, ops.stop_gradient(atom_energy)])
 
 
-class Potential(nn.Cell):
+class Potential(HostEvaluation, nn.Cell):
     """Energy [S] (eV), per-atom energies [A], forces [A, 3] (eV/Å) and stress [S, 3, 3] (eV/Å³).
 
     ``construct`` takes tensors (for use inside training and MD graphs); :meth:`evaluate`
@@ -71,7 +71,7 @@ class Potential(nn.Cell):
         # value_and_grad of the vector [S] differentiates its sum. has_aux is avoided on purpose: in
         # MindSpore 2.10 the aux outputs of an inner value_and_grad get wrong outer gradients.
         self.grad_fn = ms.value_and_grad(self.energy_cell, grad_position=(0, 1))
-        self._compiled = None
+        self._jit_construct = None
         self.compiled_shapes: set = set()
 
     @property
@@ -108,27 +108,14 @@ class Potential(nn.Cell):
         return structure_energy, atom_energy, -grad_r, stress
 
     # ------------------------------------------------------------------ host side
-    def inputs(self, batch: Batch) -> tuple:
-        """The tensors :meth:`construct` takes, from a numpy batch (checks the elements)."""
-        dtype = np.float64 if self.model.dtype_name == "float64" else np.float32
-        self.model.species(batch.atomic_numbers, batch.atom_mask)  # a UserError for an element the model lacks
-        arrays = (batch.positions.astype(dtype), batch.cell.astype(dtype), batch.pbc,
-                  batch.atomic_numbers.astype(np.int32),
-                  batch.shifts.astype(dtype), batch.idx_i, batch.idx_j, batch.pair_mask, batch.atom_mask,
-                  batch.structure_index)
-        return tuple(ms.Tensor(np.ascontiguousarray(a)) for a in arrays)
+    # inputs(batch) and evaluate(batch) come from potentials.base.HostEvaluation
+    @property
+    def dtype_name(self) -> str:
+        return self.model.dtype_name
 
-    def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
-        """energy [S], energies [A], forces [A, 3], stress [S, 3, 3] as numpy (padding included)."""
-        if self._compiled is None:
-            self._compiled = ms.jit(self.construct)
-        self.compiled_shapes.add(batch.shape)
-        energy, energies, forces, stress = self._compiled(*self.inputs(batch))
-        # Read the forces first: in MindSpore 2.10, reading the sliced energy output first costs a
-        # second pass through the graph (measured: 2-3x slower evaluate on CPU).
-        forces = forces.asnumpy()
-        return {"energy": energy.asnumpy(), "energies": energies.asnumpy(), "forces": forces,
-                "stress": stress.asnumpy()}
+    def check_elements(self, atomic_numbers: np.ndarray, atom_mask: np.ndarray) -> None:
+        """A UserError for a real atom of an element the model lacks."""
+        self.model.species(atomic_numbers, atom_mask)
 
     # ------------------------------------------------------------------ checkpoints
     def metadata(self) -> dict:
@@ -143,12 +130,17 @@ class Potential(nn.Cell):
             "units": {"energy": "eV", "length": "Ang", "forces": "eV/Ang", "stress": "eV/Ang^3"},
         }
 
-    def save(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
-        """Write weights and metadata to one safetensors file, atomically."""
+    def save(self, path: str | os.PathLike, extra: dict | None = None, extra_tensors: dict | None = None) -> Path:
+        """Write weights and metadata to one safetensors file, atomically.
+
+        ``extra`` joins the JSON metadata; ``extra_tensors`` (name -> array, e.g. optimizer state
+        under ``train/...``) are stored beside the weights and ignored by :meth:`load`.
+        """
         from safetensors.numpy import save_file
 
         path = Path(path)
-        tensors = {name: p.asnumpy() for name, p in self.model.parameters_and_names()}
+        tensors = {name: p.asnumpy().copy() for name, p in self.model.parameters_and_names()}
+        tensors.update(extra_tensors or {})
         meta = {**self.metadata(), **(extra or {})}
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata={"mindsponge_mm": json.dumps(meta)})
@@ -194,18 +186,3 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
         raise UserError(f"{path}: unknown checkpoint format or model {meta.get('model')!r}")
     return meta, tensors
 
-
-def _row_times_matrix(v, m):
-    """Row vectors [P, 3] times 3x3 matrices stored row-major as [P, 9] -> [P, 3].
-
-    ``ops.split`` rather than slices: a slice's gradient is a full-width zero tensor on CPU."""
-    v0, v1, v2 = ops.split(v, 1, 1)
-    m0, m1, m2 = ops.split(m, 3, 1)
-    return v0 * m0 + v1 * m1 + v2 * m2
-
-
-def _det3(m):
-    """Determinant of [S, 3, 3] matrices from plain ops (portable, differentiable)."""
-    return (m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
-            - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
-            + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0]))

@@ -1,0 +1,307 @@
+"""Trainer: epochs of compiled train steps, validation with EMA weights, checkpoints and resume.
+
+The run directory holds ``config.yaml``, ``split.npz``, ``statistics.json``,
+``checkpoints/last.safetensors`` (live weights plus optimizer, EMA, loss-weight and
+schedule state: everything needed to continue exactly), ``checkpoints/best.safetensors``
+(the EMA weights of the best validation epoch), ``metrics.csv``, ``steps.csv`` (loss and
+learning rate of every step), ``learning_curve.png`` and ``train.log``. Every file is
+written atomically, so a run killed at any moment resumes from its last completed epoch.
+
+Data parallel: with ``world_size > 1`` each global batch of ``batch_size`` structures is
+split across ranks (rank r takes structures r, r + N, ...); the loss of every rank is
+normalised by the counts of the combined batch and the gradients are summed, so the
+update equals the single-process update on the combined batch. Every rank validates on
+the whole validation set (identical results keep the schedules in step); rank 0 writes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from ..errors import UserError
+from ..io_utils import write_text_atomic
+from ..models.potential import Potential, read_checkpoint
+from . import plots
+from .ema import EMA
+from .loss import PotentialLoss, loss_inputs
+from .metrics import ErrorMetrics
+from .schedules import LRSchedule, WeightSchedule
+from .step import TrainStep
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+def build_optimizer(params, name: str, lr: float, weight_decay: float) -> nn.Optimizer:
+    """``adam`` or ``adamw`` (decoupled weight decay) over ``params``."""
+    if name == "adam":
+        return nn.Adam(params, learning_rate=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return nn.AdamWeightDecay(params, learning_rate=lr, weight_decay=weight_decay)
+    raise UserError(f"training.optimizer must be adam or adamw, got {name!r}")
+
+
+class Trainer:
+    """Train ``potential`` on ``train_loader``, validating on ``val_loader``; see the module docstring.
+
+    Args:
+        potential: the :class:`Potential` to train (its model already has E0 and scale/shift).
+        train_loader, val_loader: :class:`~mindsponge_mm.data.AtomsLoader` (global batch size).
+        settings: the validated ``training`` section of a job config.
+        out_dir: the run directory.
+        rank, world_size: data-parallel position (1 process: 0, 1).
+        log: where progress lines go (rank 0 also appends them to ``train.log``).
+    """
+
+    def __init__(self, potential: Potential, train_loader, val_loader, settings: dict, out_dir: Path,
+                 rank: int = 0, world_size: int = 1, log: Callable[[str], None] = print, progress: bool = True):
+        self.potential, self.train_loader, self.val_loader = potential, train_loader, val_loader
+        self.s = settings
+        self.out_dir = Path(out_dir)
+        self.rank, self.world = int(rank), int(world_size)
+        self._print, self.progress = log, progress and rank == 0
+        if train_loader.batch_size % self.world:
+            raise UserError(f"data.batch_size = {train_loader.batch_size} must be a multiple of the "
+                            f"{self.world} data-parallel ranks")
+        loss_cfg = settings["loss"]
+        self.weight_schedule = WeightSchedule(loss_cfg["energy_weight"], loss_cfg["forces_weight"],
+                                              loss_cfg["stress_weight"], loss_cfg["schedule"])
+        self._check_labels(train_loader.dataset)
+        self.loss = PotentialLoss(potential, self.weight_schedule.value(0), loss_cfg["type"], loss_cfg["huber_delta"],
+                                  loss_cfg["energy_mode"])
+        params = potential.model.trainable_params()
+        self.optimizer = build_optimizer(params, settings["optimizer"], settings["lr"], settings["weight_decay"])
+        self.ema = EMA(self.optimizer.parameters, settings["ema_decay"]) if settings["ema_decay"] else None
+        self.step_cell = TrainStep(self.loss, self.optimizer, settings["clip_grad_norm"], self.ema, self.world)
+        self.step_fn = ms.jit(self.step_cell.construct)
+        sched = settings["scheduler"]
+        self.lr_schedule = LRSchedule(sched["type"], settings["lr"], settings["epochs"], sched["warmup_epochs"],
+                                      sched["min_lr"], sched["factor"], sched["patience"])
+        self.compiled_shapes: set = set()
+        self.state = {"epoch": 0, "global_step": 0, "best_val": None, "best_epoch": None, "bad_epochs": 0,
+                      "history": [], "stopped_early": False}
+        self._lr_now = None
+
+    # ------------------------------------------------------------------ helpers
+    def log(self, text: str) -> None:
+        if self.rank != 0:
+            return
+        self._print(text)
+        with open(self.out_dir / "train.log", "a") as f:
+            f.write(text + "\n")
+
+    def _check_labels(self, dataset) -> None:
+        for name, w in zip(("energy", "forces", "stress"), self.weight_schedule.initial):
+            used = w > 0 or any(c.get(name, 0) > 0 for c in self.weight_schedule.changes)
+            if used and name not in dataset.properties:
+                raise UserError(f"{dataset.source}: the loss uses {name} (training.loss.{name}_weight > 0) but the "
+                                f"dataset has no {name!r} column; set training.loss.{name}_weight: 0")
+
+    def _set_lr(self, value: float) -> None:
+        if value != self._lr_now:
+            self.optimizer.learning_rate.copy_(ms.Tensor(np.float32(value)))
+            self._lr_now = value
+
+    def global_batches(self, epoch: int):
+        """(local batch, norms of the combined batch) for every step of ``epoch``."""
+        loader = self.train_loader
+        order = loader.order(epoch)
+        ds = loader.dataset
+        has_stress = "stress" in ds.properties
+        periodic = None
+        for start in range(0, len(order), loader.batch_size):
+            chunk = order[start:start + loader.batch_size]
+            local = chunk[self.rank::self.world]
+            n_stress = 0
+            if has_stress:
+                if periodic is None:
+                    periodic = np.array([bool(np.any(ds[i]["pbc"])) for i in range(len(ds))])
+                n_stress = int(periodic[chunk].sum())
+            norms = (len(chunk), int(ds.n_atoms[chunk].sum()), n_stress)
+            yield loader.collate(local, n_structures=loader.batch_size // self.world), norms
+
+    # ------------------------------------------------------------------ state
+    def save_checkpoint(self, path: Path, best: bool = False) -> None:
+        if self.rank != 0:
+            return
+        meta = {"training_state": self.state, "lr_schedule": self.lr_schedule.state}
+        if best:
+            if self.ema is not None:
+                with self.ema.swapped():
+                    self.potential.save(path, {"training_state": {"epoch": self.state["epoch"], "best": True}})
+            else:
+                self.potential.save(path, {"training_state": {"epoch": self.state["epoch"], "best": True}})
+            return
+        extra = {f"train/opt/{k}": p.asnumpy().copy() for k, p in enumerate(self._optimizer_state())}
+        if self.ema is not None:
+            extra.update({f"train/ema/{k}": p.asnumpy().copy() for k, p in enumerate(self.ema.shadow)})
+            extra["train/ema_count"] = self.ema.count.asnumpy().copy()
+        extra["train/loss_weights"] = self.loss.weights.asnumpy().copy()
+        self.potential.save(path, meta, extra)
+
+    def _optimizer_state(self) -> list:
+        """Every optimizer Parameter that is not a model weight, in a fixed order."""
+        weights = {id(p) for p in self.optimizer.parameters}
+        return [p for _, p in self.optimizer.parameters_and_names() if id(p) not in weights]
+
+    def resume(self, path: Path) -> None:
+        """Restore weights, optimizer, EMA, loss weights, schedules and history from ``last``."""
+        meta, tensors = read_checkpoint(path)
+        mine = self.potential.metadata()
+        if meta["model"] != mine["model"] or meta["hyperparameters"] != mine["hyperparameters"]:
+            raise UserError(f"{path}: checkpoint is a {meta['model']} model with other hyperparameters than this "
+                            f"config's {mine['model']}; resume with the config the run was started with")
+        if "training_state" not in meta or "train/loss_weights" not in tensors:
+            raise UserError(f"{path}: not a training checkpoint (no optimizer state); resume from checkpoints/last")
+
+        def put(param, name):
+            value = tensors.get(name)
+            if value is None or tuple(value.shape) != tuple(param.shape):
+                raise UserError(f"{path}: training state {name} is missing or has another shape; "
+                                f"the checkpoint does not match this config")
+            param.copy_(ms.Tensor(value))
+
+        for name, p in self.potential.model.parameters_and_names():
+            put(p, name)
+        for k, p in enumerate(self._optimizer_state()):
+            put(p, f"train/opt/{k}")
+        if self.ema is not None:
+            for k, p in enumerate(self.ema.shadow):
+                put(p, f"train/ema/{k}")
+            put(self.ema.count, "train/ema_count")
+        put(self.loss.weights, "train/loss_weights")
+        self.state = meta["training_state"]
+        self.lr_schedule.state = meta["lr_schedule"]
+        self._lr_now = None
+
+    # ------------------------------------------------------------------ loop
+    def validate(self) -> dict:
+        """Metrics of the (EMA) weights on the validation loader."""
+        metrics = ErrorMetrics()
+        if self.ema is not None:
+            with self.ema.swapped():
+                for batch in self.val_loader:
+                    metrics.add(batch, self.potential.evaluate(batch))
+        else:
+            for batch in self.val_loader:
+                metrics.add(batch, self.potential.evaluate(batch))
+        return metrics.result()
+
+    def validation_loss(self, m: dict, weights) -> float:
+        """The loss's weighted sum with RMSE² in place of the mean of ρ (comparable across epochs)."""
+        w_e, w_f, w_s = weights
+        key = "energy_per_atom_rmse" if self.s["loss"]["energy_mode"] == "per_atom" else "energy_rmse"
+        return (w_e * m.get(key, 0.0) ** 2 + w_f * m.get("forces_rmse", 0.0) ** 2
+                + w_s * m.get("stress_rmse", 0.0) ** 2)
+
+    def fit(self) -> dict:
+        epochs = self.s["epochs"]
+        n_steps = -(-len(self.train_loader.indices) // self.train_loader.batch_size)
+        ckpt_dir = self.out_dir / "checkpoints"
+        patience = self.s["early_stopping_patience"]
+        start = self.state["epoch"]
+        if start >= epochs or self.state["stopped_early"]:
+            self.log(f"nothing to do: the run already finished {start} epochs")
+        for epoch in range(start, epochs):
+            if self.state["stopped_early"]:
+                break
+            t0 = time.perf_counter()
+            weights = self.weight_schedule.value(epoch)
+            self.loss.set_weights(*weights)
+            losses = []
+            bar = None
+            if self.progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=n_steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
+            step_rows = []
+            for step, (batch, norms) in enumerate(self.global_batches(epoch)):
+                lr = self.lr_schedule.value(epoch, step, n_steps)
+                self._set_lr(lr)
+                self.compiled_shapes.add(batch.shape)
+                value = float(self.step_fn(*loss_inputs(self.potential, batch, norms)).asnumpy())
+                if not math.isfinite(value):
+                    if bar is not None:
+                        bar.close()
+                    raise TrainingDiverged(
+                        f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped and "
+                        f"{ckpt_dir / 'last.safetensors'} holds the last good epoch; lower training.lr or set "
+                        f"training.clip_grad_norm")
+                losses.append(value)
+                step_rows.append((epoch + 1, self.state["global_step"] + 1, value, lr))
+                self.state["global_step"] += 1
+                if bar is not None:
+                    bar.set_postfix(loss=f"{value:.4g}", lr=f"{lr:.2g}")
+                    bar.update(1)
+            if bar is not None:
+                bar.close()
+            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "lr": self._lr_now,
+                   "time_s": time.perf_counter() - t0}
+            val = self.validate() if len(self.val_loader.indices) else {}
+            row.update({f"val_{k}": v for k, v in val.items()})
+            self.state["epoch"] = epoch + 1
+            self.state["history"].append(row)
+            if val:
+                val_loss = self.validation_loss(val, weights)
+                row["val_loss"] = val_loss
+                self.lr_schedule.observe(val_loss)
+                if self.state["best_val"] is None or val_loss < self.state["best_val"]:
+                    self.state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0)
+                    self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
+                else:
+                    self.state["bad_epochs"] += 1
+                if patience is not None and self.state["bad_epochs"] >= patience:
+                    self.state["stopped_early"] = True
+            else:
+                self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
+            self._write_outputs(step_rows)
+            self.log(self._epoch_line(row))
+            if self.state["stopped_early"]:
+                self.log(f"early stopping: no improvement for {patience} epochs; best epoch {self.state['best_epoch']}")
+        return {"history": self.state["history"], "best_epoch": self.state["best_epoch"],
+                "compiled_shapes": len(self.compiled_shapes)}
+
+    def _epoch_line(self, row: dict) -> str:
+        parts = [f"epoch {row['epoch']:>4}", f"loss {row['train_loss']:.4g}", f"lr {row['lr']:.3g}"]
+        if "val_forces_mae" in row:
+            parts.append(f"val F MAE {1000 * row['val_forces_mae']:.1f} meV/Ang")
+        if "val_energy_per_atom_mae" in row:
+            parts.append(f"E MAE {1000 * row['val_energy_per_atom_mae']:.2f} meV/atom")
+        if "val_stress_mae" in row:
+            parts.append(f"S MAE {1000 * row['val_stress_mae']:.3f} meV/Ang^3")
+        parts.append(f"{row['time_s']:.1f} s")
+        return "  ".join(parts)
+
+    def _write_outputs(self, step_rows) -> None:
+        """checkpoints/last, metrics.csv, steps.csv and the learning curve (rank 0, atomically)."""
+        if self.rank != 0:
+            return
+        history = self.state["history"]
+        keys = []
+        for row in history:
+            keys += [k for k in row if k not in keys]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+        steps_path = self.out_dir / "steps.csv"
+        old = steps_path.read_text() if steps_path.exists() else "epoch,step,loss,lr\n"
+        # keep only the steps of completed epochs (a resumed run rewrites the interrupted epoch)
+        lines = [ln for ln in old.splitlines()[1:] if ln and int(ln.split(",")[0]) < step_rows[0][0]] if step_rows else []
+        lines += [f"{e},{s},{v!r},{lr!r}" for e, s, v, lr in step_rows]
+        self.save_checkpoint(self.out_dir / "checkpoints" / "last.safetensors")
+        write_text_atomic(steps_path, "epoch,step,loss,lr\n" + "".join(ln + "\n" for ln in lines))
+        write_text_atomic(self.out_dir / "metrics.csv", buf.getvalue())
+        plots.learning_curve(history, self.out_dir / "learning_curve.png")
+        write_text_atomic(self.out_dir / "training_state.json", json.dumps(
+            {k: v for k, v in self.state.items() if k != "history"}, indent=1))
