@@ -67,6 +67,7 @@ def write(tmp_path, text):
     return path
 
 
+ETH = "data:\n  path: bundled:ethanol\n"
 BAD_CONFIGS = [
     ("data: [unclosed", "malformed YAML at line 1"),
     ("", "the config file is empty"),
@@ -76,6 +77,17 @@ BAD_CONFIGS = [
     ("data:\n  path: bundled:ethanol\n  cutoff: -1\n", "data.cutoff = -1 is out of range"),
     ("data:\n  path: nowhere.h5\n", "nowhere.h5: file not found"),
     ("data:\n  path: bundled:water\n", "no bundled dataset named 'water'"),
+    (f"{ETH}model:\n  name: pain\n", "model.name = 'pain' is not a model; did you mean 'painn'?"),
+    (f"{ETH}model:\n  n_features: 8\n", "model.name is required"),
+    (f"{ETH}model:\n  name: painn\n  n_featurs: 8\n",
+     "unknown key 'model.n_featurs' for model painn; did you mean 'model.n_features'?"),
+    (f"{ETH}model:\n  name: painn\n  n_features: 8.5\n", "model.n_features must be an integer"),
+    (f"{ETH}model:\n  name: painn\n  n_features: 0\n", "model.n_features = 0 is out of range"),
+    (f"{ETH}training:\n  lr: -1\n", "training.lr = -1 is out of range"),
+    (f"{ETH}training:\n  optimizer: sgd\n", "training.optimizer must be one of adam, adamw"),
+    (f"{ETH}training:\n  loss:\n    forces_wieght: 1\n",
+     "unknown key 'training.loss.forces_wieght'; did you mean 'training.loss.forces_weight'?"),
+    (f"{ETH}training:\n  epochs: many\n", "training.epochs must be an integer"),
 ]
 
 

@@ -299,8 +299,9 @@ class Trainer:
         # keep only the steps of completed epochs (a resumed run rewrites the interrupted epoch)
         lines = [ln for ln in old.splitlines()[1:] if ln and int(ln.split(",")[0]) < step_rows[0][0]] if step_rows else []
         lines += [f"{e},{s},{v!r},{lr!r}" for e, s, v, lr in step_rows]
-        self.save_checkpoint(self.out_dir / "checkpoints" / "last.safetensors")
+        # steps.csv first: a kill before the checkpoint resumes from the previous epoch, which drops these lines
         write_text_atomic(steps_path, "epoch,step,loss,lr\n" + "".join(ln + "\n" for ln in lines))
+        self.save_checkpoint(self.out_dir / "checkpoints" / "last.safetensors")
         write_text_atomic(self.out_dir / "metrics.csv", buf.getvalue())
         plots.learning_curve(history, self.out_dir / "learning_curve.png")
         write_text_atomic(self.out_dir / "training_state.json", json.dumps(

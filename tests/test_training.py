@@ -1,0 +1,251 @@
+"""Training: loss against numpy, schedules, EMA, exact resume (also after kill -9), NaN handling,
+config and data errors, evaluate and MindIR export."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mindspore as ms
+import numpy as np
+import pytest
+import yaml
+
+from mindsponge_mm.batch import collate
+from mindsponge_mm.config import JOB_SCHEMA, validate
+from mindsponge_mm.errors import ConfigError, UserError
+from mindsponge_mm.jobs import evaluate, export, train
+from mindsponge_mm.models import Potential, build
+from mindsponge_mm.train import EMA, LRSchedule, PotentialLoss, TrainStep, WeightSchedule, loss_inputs
+from mindsponge_mm.train.export import example_batch, load_mindir
+
+TINY = {"name": "schnet", "n_features": 8, "n_interactions": 1, "n_rbf": 8}
+
+
+def job(tmp_path, **sections):
+    raw = {
+        "run": {"seed": 0, "output": str(tmp_path / "run")},
+        "data": {"path": "bundled:ethanol", "cutoff": 4.0, "batch_size": 10, "split": [30, 10, 10]},
+        "model": dict(TINY),
+        "training": {"epochs": 3, "lr": 0.005, "scheduler": {"type": "plateau", "patience": 0, "factor": 0.5}},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return validate(raw, JOB_SCHEMA, "test.yaml")
+
+
+def read_rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def compare_histories(a, b, skip=("time_s",)):
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        for key in ra:
+            if key not in skip:
+                assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-6, abs=1e-9), key
+
+
+# ---------------------------------------------------------------------------------------------- loss
+def test_loss_matches_numpy_for_mse_huber_and_stress(copper_frames):
+    model = build("schnet", elements=["Cu"], cutoff=4.0, n_features=8, n_interactions=1, n_rbf=8, dtype="float64")
+    potential = Potential(model)
+    frames = [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": a.cell[:], "pbc": a.pbc,
+               "energy": a.get_potential_energy(), "forces": a.get_forces(),
+               "stress": a.get_stress(voigt=False)} for a in copper_frames[:3]]
+    batch = collate(frames, 4.0, properties=["energy", "forces", "stress"], dtype="float64")
+    pred = potential.evaluate(batch)
+    s, a = batch.structure_mask, batch.atom_mask
+    de = (pred["energy"][s] - batch.targets["energy"][s])
+    df = pred["forces"][a] - batch.targets["forces"][a]
+    ds = pred["stress"][s] - batch.targets["stress"][s]
+    for kind, rho in (("mse", lambda x: x * x),
+                      ("huber", lambda x: np.where(np.abs(x) <= 0.5, 0.5 * x * x, 0.5 * (np.abs(x) - 0.25)))):
+        for mode, scale in (("per_atom", batch.n_atoms[s]), ("per_structure", 1.0)):
+            loss = PotentialLoss(potential, (0.3, 2.0, 50.0), kind, huber_delta=0.5, energy_mode=mode)
+            got = float(ms.jit(loss.construct)(*loss_inputs(potential, batch)).asnumpy())
+            want = 0.3 * rho(de / scale).mean() + 2.0 * rho(df).mean() + 50.0 * rho(ds).mean()
+            assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_norms_make_shard_losses_add_up_to_the_combined_loss(molecule_frames):
+    """Data parallel: rank losses normalised by the combined counts sum to the combined loss."""
+    model = build("schnet", elements=["H", "C", "N", "O"], cutoff=4.0, n_features=8, n_interactions=1, n_rbf=8,
+                  dtype="float64")
+    potential = Potential(model)
+    loss = ms.jit(PotentialLoss(potential, (1.0, 5.0, 0.0)).construct)
+    frames = [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": np.zeros((3, 3)),
+               "pbc": np.zeros(3, bool), "energy": a.get_potential_energy(), "forces": a.get_forces()}
+              for a in molecule_frames[:6]]
+    whole = collate(frames, 4.0, properties=["energy", "forces"], dtype="float64")
+    total = float(loss(*loss_inputs(potential, whole)).asnumpy())
+    norms = (6, sum(len(f["atomic_numbers"]) for f in frames), 0)
+    shards = [collate(frames[r::2], 4.0, properties=["energy", "forces"], dtype="float64") for r in range(2)]
+    parts = [float(loss(*loss_inputs(potential, b, norms)).asnumpy()) for b in shards]
+    assert sum(parts) == pytest.approx(total, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------------- schedules
+def test_lr_schedules():
+    cos = LRSchedule("cosine", 1e-3, epochs=10, warmup_epochs=1, min_lr=1e-5)
+    assert cos.value(0, 0, 4) == pytest.approx(1e-3 * 0.25)  # warm-up: (0 + 1/4) / 1
+    assert cos.value(1, 0, 4) == pytest.approx(1e-3)
+    assert cos.value(10, 0, 4) == pytest.approx(1e-5)
+    assert cos.value(5, 2, 4) == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + np.cos(np.pi * 4.5 / 9)))
+    plateau = LRSchedule("plateau", 1e-3, epochs=10, factor=0.5, patience=1, min_lr=3e-4)
+    for v in (1.0, 0.5, 0.6, 0.6):  # two bad validations > patience 1 -> halve
+        plateau.observe(v)
+    assert plateau.value(4, 0, 1) == pytest.approx(5e-4)
+    for v in (0.6, 0.6, 0.6, 0.6):
+        plateau.observe(v)
+    assert plateau.value(9, 0, 1) == pytest.approx(3e-4)  # floor
+    ws = WeightSchedule(1.0, 10.0, 0.0, [{"epoch": 5, "energy": 100.0}])
+    assert ws.value(4) == (1.0, 10.0, 0.0) and ws.value(5) == (100.0, 10.0, 0.0)
+    with pytest.raises(ConfigError, match="schedule entries"):
+        WeightSchedule(1.0, 1.0, 0.0, [{"energie": 1.0}])
+
+
+def test_ema_follows_its_formula(molecule_frames):
+    model = build("schnet", elements=["H", "C", "N", "O"], cutoff=4.0, n_features=8, n_interactions=1, n_rbf=8)
+    potential = Potential(model)
+    frames = [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": np.zeros((3, 3)),
+               "pbc": np.zeros(3, bool), "energy": a.get_potential_energy(), "forces": a.get_forces()}
+              for a in molecule_frames[:4]]
+    batch = collate(frames, 4.0, properties=["energy", "forces"])
+    optimizer = ms.nn.Adam(model.trainable_params(), learning_rate=1e-2)
+    ema = EMA(optimizer.parameters, decay=0.9)
+    step = ms.jit(TrainStep(PotentialLoss(potential), optimizer, clip_norm=1.0, ema=ema).construct)
+    inputs = loss_inputs(potential, batch)
+    expected = [w.asnumpy().copy() for w in optimizer.parameters]
+    for t in range(4):
+        step(*inputs)
+        d = min(0.9, (1 + t) / (10 + t))
+        expected = [d * e + (1 - d) * w.asnumpy() for e, w in zip(expected, optimizer.parameters)]
+    for e, s in zip(expected, ema.shadow):
+        np.testing.assert_allclose(s.asnumpy(), e, rtol=1e-5, atol=1e-7)
+    live = [w.asnumpy().copy() for w in optimizer.parameters]
+    with ema.swapped():
+        np.testing.assert_array_equal(optimizer.parameters[0].asnumpy(), ema.shadow[0].asnumpy())
+    np.testing.assert_array_equal(optimizer.parameters[0].asnumpy(), live[0])
+
+
+# ---------------------------------------------------------------------------------- runs and resume
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """A 3-epoch run of a tiny SchNet, uninterrupted (the reference for the resume tests)."""
+    tmp = tmp_path_factory.mktemp("full")
+    result = train(job(tmp), log=lambda _: None)
+    return tmp / "run", result
+
+
+def test_run_directory_and_compilations(full_run):
+    run, result = full_run
+    for name in ("config.yaml", "split.npz", "statistics.json", "metrics.csv", "steps.csv", "learning_curve.png",
+                 "train.log", "checkpoints/last.safetensors", "checkpoints/best.safetensors"):
+        assert (run / name).exists(), name
+    rows = read_rows(run / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    for key in ("train_loss", "val_energy_mae", "val_energy_per_atom_rmse", "val_forces_mae", "val_forces_rmse"):
+        assert np.isfinite(float(rows[-1][key])), key
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert len(read_rows(run / "steps.csv")) == 9  # 30 frames / batch 10 x 3 epochs
+    assert result["compiled_shapes"] == 1  # ethanol: one padded shape, so the step compiled once
+    best = Potential.load(run / "checkpoints" / "best.safetensors")
+    assert best.model.name == "schnet"
+
+
+def test_resume_after_kill_9_matches_the_uninterrupted_run(full_run, tmp_path):
+    """A run killed with SIGKILL once it has a checkpoint resumes to exactly the same metrics."""
+    config = job(tmp_path)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "GLOG_v": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "mindsponge_mm.cli", "train", str(cfg), "training.epochs=50"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    metrics = tmp_path / "run" / "metrics.csv"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if metrics.exists() and len(read_rows(metrics)) >= 1:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the training process ended early"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = len(read_rows(metrics))
+    assert 1 <= done < 50
+    # resume with the original 3-epoch plan (a kill can land after epoch 3 only if the machine is very slow)
+    if done >= 3:
+        pytest.skip("the child finished 3 epochs before it was killed")
+    train(config, resume=tmp_path / "run", log=lambda _: None)
+    compare_histories(read_rows(full_run[0] / "metrics.csv"), read_rows(metrics))
+    steps_full, steps_resumed = read_rows(full_run[0] / "steps.csv"), read_rows(tmp_path / "run" / "steps.csv")
+    compare_histories(steps_full, steps_resumed)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(full_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(full_run[0], run)
+    before = (run / "checkpoints" / "last.safetensors").read_bytes()
+    config = job(tmp_path, training={"epochs": 6, "lr": 1e30, "clip_grad_norm": None,
+                                     "scheduler": {"type": "constant"}})
+    with pytest.raises(UserError, match="loss became .*last.safetensors holds the last good epoch"):
+        train(config, resume=run, log=lambda _: None)
+    assert (run / "checkpoints" / "last.safetensors").read_bytes() == before
+    Potential.load(run / "checkpoints" / "last.safetensors")
+
+
+def test_resume_with_another_model_is_refused(full_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(full_run[0], run)
+    config = job(tmp_path, model={"name": "painn", "n_features": 8, "n_interactions": 1, "n_rbf": 8})
+    with pytest.raises(UserError, match="other hyperparameters"):
+        train(config, resume=run, log=lambda _: None)
+    config = job(tmp_path)
+    with pytest.raises(UserError, match="already holds a training run"):
+        train(config, log=lambda _: None)
+
+
+def test_data_and_model_mismatches(tmp_path):
+    with pytest.raises(UserError, match="no 'stress' column"):
+        train(job(tmp_path, training={"loss": {"stress_weight": 1.0}}), log=lambda _: None)
+    with pytest.raises(ConfigError, match="model.elements lacks O"):
+        train(job(tmp_path, model={**TINY, "elements": ["H", "C"]}), log=lambda _: None)
+    with pytest.raises(ConfigError, match="exceeds data.cutoff"):
+        train(job(tmp_path, model={**TINY, "cutoff": 6.0}), log=lambda _: None)
+
+
+# ------------------------------------------------------------------------------ evaluate and export
+def test_evaluate_writes_metrics_and_parity_plots(full_run, tmp_path):
+    run, _ = full_run
+    lines = []
+    result = evaluate(run, "bundled:ethanol", "test", out_dir=tmp_path, log=lines.append)
+    assert (tmp_path / "parity_energy.png").exists() and (tmp_path / "parity_forces.png").exists()
+    assert "forces" in lines[-1] and "meV/Ang" in lines[-1]
+    assert result["metrics"]["forces_mae"] > 0
+    with pytest.raises(UserError, match="needs a run directory"):
+        evaluate(run / "checkpoints" / "best.safetensors", "bundled:ethanol", "test", out_dir=tmp_path)
+    with pytest.raises(UserError, match="no such run directory or checkpoint"):
+        evaluate(tmp_path / "nope", "bundled:ethanol")
+
+
+def test_mindir_export_gives_the_same_numbers(full_run, tmp_path):
+    run, _ = full_run
+    path = export(run, "mindir", tmp_path / "potential.mindir", log=lambda _: None)
+    graph = load_mindir(path)
+    potential = Potential.load(run / "checkpoints" / "best.safetensors")
+    batch = example_batch(potential, yaml.safe_load((run / "config.yaml").read_text()))
+    got = graph(*potential.inputs(batch))
+    want = potential.evaluate(batch)
+    np.testing.assert_allclose(got[0].asnumpy(), want["energy"], rtol=1e-6)
+    np.testing.assert_allclose(got[2].asnumpy(), want["forces"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(UserError, match="not supported"):
+        export(run, "onnx")
