@@ -1,0 +1,254 @@
+"""Jobs behind ``mindsponge-mm generate train|sample|optimize`` (config schema: :data:`GENERATE_SCHEMA`).
+
+Every job writes into ``run.output``: the resolved ``config.yaml`` and its outputs, atomically.
+
+* ``train``    -> ``model.safetensors``, ``metrics.csv``, ``learning_curve.png``, ``held_out.smi``,
+                  ``reconstruction.json`` (held-out reconstruction after training)
+* ``sample``   -> ``samples.csv`` (seed, smiles, qed, logp, similarity), ``samples.png``
+* ``optimize`` -> ``optimized.csv`` (every distinct molecule CMA-ES decoded, with scores), ``optimized.png``
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import yaml
+
+from ..config import RUN_SCHEMA, Field
+from ..errors import ConfigError, UserError
+from ..io_utils import atomic_path, write_text_atomic
+from .corpus import DEFAULT_CORPUS
+
+GENERATE_SCHEMA = {
+    "run": {**RUN_SCHEMA, "output": Field(str, "runs/generate", doc="run directory")},
+    "corpus": {
+        "path": Field(str, DEFAULT_CORPUS, doc="'rdkit:REL' (under RDKit's data dir), a .smi/.csv file, or 'moses'"),
+        "column": Field(str, "smiles", doc="SMILES column of a CSV corpus"),
+        "largest_fragment": Field(bool, True, doc="keep only the largest fragment of salts and mixtures"),
+        "limit": Field(int, None, minimum=1, nullable=True, doc="use at most this many molecules"),
+        "held_out": Field(int, 200, minimum=0, doc="molecules held out for reconstruction metrics"),
+    },
+    "model": {
+        "d_model": Field(int, 64, minimum=8), "n_heads": Field(int, 4, minimum=1), "ff_dim": Field(int, 128, minimum=8),
+        "n_latents": Field(int, 2, minimum=1, doc="latent queries K of the Perceiver encoder"),
+        "latent_dim": Field(int, 32, minimum=1, doc="width z of each latent; the code has K*z numbers"),
+        "encoder_layers": Field(int, 1, minimum=0), "latent_layers": Field(int, 1, minimum=0),
+        "decoder_layers": Field(int, 2, minimum=1),
+        "max_length": Field(int, 128, minimum=8, maximum=512, doc="tokens per SMILES with BOS and EOS"),
+        "buckets": Field(list, [32, 64, 128], doc="padded lengths; one compiled training step per bucket"),
+    },
+    "train": {
+        "epochs": Field(int, 20, minimum=1), "batch_size": Field(int, 64, minimum=1),
+        "lr": Field(float, 1e-3, exclusive_minimum=0.0), "warmup": Field(int, 100, minimum=0),
+        "noise_std": Field(float, 0.1, minimum=0.0, doc="posterior width of the MIM objective"),
+        "prior_weight": Field(float, 0.1, minimum=0.0, doc="weight of -log P(z)"),
+        "clip": Field(float, 1.0, exclusive_minimum=0.0, doc="global gradient-norm clip"),
+        "eval_every": Field(int, 5, minimum=1, doc="epochs between validation reconstructions"),
+        "n_eval": Field(int, 100, minimum=0, doc="held-out molecules reconstructed for validation"),
+    },
+    "sample": {
+        "checkpoint": Field(str, None, nullable=True, doc="default: run.output/model.safetensors"),
+        "n_samples": Field(int, 100, minimum=1, doc="latent draws per seed"),
+        "radius": Field(float, 0.5, minimum=0.0, doc="std of the Gaussian noise added to the seed's code"),
+        "beam_width": Field(int, 1, minimum=1), "grid": Field(int, 24, minimum=1, doc="molecules in the PNG"),
+    },
+    "optimize": {
+        "checkpoint": Field(str, None, nullable=True, doc="default: run.output/model.safetensors"),
+        "seeds": Field(list, [], doc="seed SMILES, one CMA-ES run each"),
+        "weights": Field(dict, {"qed": 1.0}, doc="score weights: qed, logp, similarity, physics"),
+        "similarity_min": Field(float, 0.4, minimum=0.0, maximum=1.0, doc="ECFP4 Tanimoto constraint to the seed"),
+        "penalty": Field(float, 10.0, minimum=0.0, doc="score penalty per unit of similarity below the minimum"),
+        "iterations": Field(int, 20, minimum=1), "popsize": Field(int, 16, minimum=2),
+        "sigma": Field(float, 0.5, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
+        "beam_width": Field(int, 1, minimum=1),
+        "physics": {
+            "potential": Field(str, None, nullable=True, doc="Potential checkpoint for the physics score"),
+            "metric": Field(str, "relaxation_per_atom", choices=("strain", "relaxation_per_atom", "energy_per_atom")),
+            "n_conformers": Field(int, 3, minimum=1), "fmax": Field(float, 0.05, exclusive_minimum=0.0),
+            "steps": Field(int, 200, minimum=1),
+        },
+    },
+}
+
+
+def _setup(config: dict) -> Path:
+    import mindspore as ms
+
+    device = config["run"]["device"]
+    if device != "auto":
+        ms.set_device({"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}[device])
+    ms.set_seed(config["run"]["seed"])
+    out = Path(config["run"]["output"])
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
+
+
+def _write_grid(path: Path, smiles: Sequence[str], legends: Sequence[str]) -> None:
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    keep = [(m, lg) for m, lg in zip(mols, legends) if m is not None]
+    if not keep:
+        return
+    image = Draw.MolsToGridImage([m for m, _ in keep], molsPerRow=4, subImgSize=(250, 200),
+                                 legends=[lg for _, lg in keep])
+    data = image.data if hasattr(image, "data") else None
+    with atomic_path(path) as tmp:
+        if data is not None:
+            tmp.write_bytes(data)
+        else:
+            image.save(str(tmp), format="PNG")
+
+
+def _checkpoint(config: dict, section: str):
+    from .latent import MolMIM
+
+    path = config[section]["checkpoint"] or str(Path(config["run"]["output"]) / "model.safetensors")
+    return MolMIM.load(path)
+
+
+def split_corpus(config: dict):
+    """(train, held_out) canonical SMILES that fit the tokenizer, shuffled with run.seed; and the tokenizer."""
+    from .corpus import load_corpus
+    from .tokenizer import Tokenizer
+
+    c = config["corpus"]
+    smiles = load_corpus(c["path"], c["column"], c["largest_fragment"], c["limit"])
+    max_length = config["model"]["max_length"]
+    tokenizer = Tokenizer.build(smiles, max_length)
+    smiles = [s for s in smiles if tokenizer.fits(s)]
+    order = np.random.default_rng(config["run"]["seed"]).permutation(len(smiles))
+    n_held = min(c["held_out"], len(smiles) // 5)
+    held = [smiles[i] for i in order[:n_held]]
+    train_set = [smiles[i] for i in order[n_held:]]
+    if not train_set:
+        raise ConfigError(f"corpus {c['path']}: no molecules left to train on; use a larger corpus")
+    return train_set, held, tokenizer
+
+
+def train(config: dict, log: Callable[[str], None] = print) -> dict:
+    """Train the latent model on the corpus; returns {"model", "rows", "reconstruction", "output"}."""
+    from .latent import MolMIM
+    from .metrics import reconstruction
+    from .train import fit
+
+    out = _setup(config)
+    train_set, held, tokenizer = split_corpus(config)
+    log(f"corpus    {config['corpus']['path']}: {len(train_set)} training, {len(held)} held-out molecules, "
+        f"{len(tokenizer)} tokens")
+    write_text_atomic(out / "held_out.smi", "".join(s + "\n" for s in held))
+    write_text_atomic(out / "train.smi", "".join(s + "\n" for s in train_set))
+    hp = dict(config["model"])
+    buckets = hp.pop("buckets")
+    hp.pop("max_length")
+    mim = MolMIM.create(tokenizer, buckets, **hp)
+    t = config["train"]
+    rows = fit(mim, train_set, held, epochs=t["epochs"], batch_size=t["batch_size"], lr=t["lr"], warmup=t["warmup"],
+               noise_std=t["noise_std"], prior_weight=t["prior_weight"], clip=t["clip"], eval_every=t["eval_every"],
+               n_eval=t["n_eval"], seed=config["run"]["seed"], out_dir=out, log=log)
+    rec = reconstruction(held, mim.reconstruct(held)) if held else {}
+    write_text_atomic(out / "reconstruction.json", json.dumps(rec, indent=1))
+    if rec:
+        log("held-out  " + ", ".join(f"{k} {v:.3f}" for k, v in rec.items() if k != "n") + f"  (n={rec['n']})")
+    log(f"wrote     {out / 'model.safetensors'}")
+    return {"model": mim, "rows": rows, "reconstruction": rec, "output": out}
+
+
+def _training_set(config: dict) -> set:
+    path = Path(config["run"]["output"]) / "train.smi"
+    return set(path.read_text().split()) if path.exists() else set()
+
+
+def sample(config: dict, seed_smiles: Sequence[str], log: Callable[[str], None] = print) -> dict:
+    """Sample ``sample.n_samples`` codes around each seed; write samples.csv / samples.png."""
+    from ..interfaces.rdkit import canonical_smiles
+    from .metrics import sampling_metrics, tanimoto
+    from .scoring import logp, qed
+
+    if not seed_smiles:
+        raise UserError("no seed molecules; pass --seed-smiles SMILES [SMILES ...]")
+    out = _setup(config)
+    mim = _checkpoint(config, "sample")
+    s = config["sample"]
+    training = _training_set(config)
+    rows, summary = [], {}
+    for k, seed in enumerate(seed_smiles):
+        seed_c = canonical_smiles(seed)
+        if seed_c is None:
+            raise UserError(f"invalid seed SMILES {seed!r}; check it with RDKit")
+        rng = np.random.default_rng(config["run"]["seed"] + k)
+        codes = mim.encode([seed_c]) + s["radius"] * rng.standard_normal((s["n_samples"], mim.code_size))
+        raw = mim.decode(codes.astype(np.float32), s["beam_width"])
+        summary[seed_c] = sampling_metrics(raw, seed_c, training)
+        log(f"seed {seed_c}: " + ", ".join(f"{key} {v:.2f}" for key, v in summary[seed_c].items() if key != "n"))
+        for c in dict.fromkeys(x for x in map(canonical_smiles, raw) if x is not None):
+            rows.append({"seed": seed_c, "smiles": c, "qed": round(qed(c), 4), "logp": round(logp(c), 3),
+                         "similarity": round(tanimoto(c, seed_c), 4), "novel": c not in training})
+    _write_csv(out / "samples.csv", rows)
+    best = sorted((r for r in rows if r["smiles"] != r["seed"]), key=lambda r: -r["similarity"])[: s["grid"]]
+    _write_grid(out / "samples.png", [r["smiles"] for r in best], [f"sim {r['similarity']:.2f}" for r in best])
+    log(f"wrote     {out / 'samples.csv'} ({len(rows)} molecules), {out / 'samples.png'}")
+    return {"rows": rows, "metrics": summary, "output": out}
+
+
+def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
+    """CMA-ES in latent space for every seed in ``optimize.seeds``; write optimized.csv / optimized.png."""
+    from ..interfaces.rdkit import canonical_smiles
+    from .cmaes import optimize_molecule
+    from .scoring import Objective, PhysicsScore
+
+    o = config["optimize"]
+    if not o["seeds"]:
+        raise ConfigError("optimize.seeds is empty; list seed SMILES, e.g. optimize.seeds=[CCO]")
+    out = _setup(config)
+    mim = _checkpoint(config, "optimize")
+    physics = None
+    if o["physics"]["potential"]:
+        from ..models import Potential
+
+        p = o["physics"]
+        physics = PhysicsScore(Potential.load(p["potential"]), p["n_conformers"], p["fmax"], p["steps"],
+                               config["run"]["seed"], p["metric"])
+    rows, results = [], []
+    for k, seed in enumerate(o["seeds"]):
+        seed_c = canonical_smiles(str(seed))
+        if seed_c is None:
+            raise UserError(f"optimize.seeds[{k}] = {seed!r} is not a valid SMILES; fix it")
+        objective = Objective(dict(o["weights"]), seed_c, o["similarity_min"], o["penalty"], physics=physics)
+        res = optimize_molecule(mim, seed_c, objective, o["sigma"], o["iterations"], o["popsize"],
+                                config["run"]["seed"] + k, o["beam_width"])
+        before, after = objective.details(seed_c), objective.details(res["best"])
+        results.append({"seed": seed_c, "before": before, "after": after})
+        log(f"seed {k:3d}  score {before['score']:.3f} -> {after['score']:.3f}  qed {before['qed']:.3f} -> "
+            f"{after['qed']:.3f}  similarity {after.get('similarity', 1.0):.2f}  {res['best']}")
+        for smi, score in sorted(res["molecules"].items(), key=lambda kv: -kv[1]):
+            rows.append({"seed": seed_c, "smiles": smi, "score": round(score, 4), "best": smi == res["best"]})
+        if res["best"] == seed_c:
+            rows.append({"seed": seed_c, "smiles": seed_c, "score": round(before["score"], 4), "best": True})
+    for r in rows:  # property columns for every molecule
+        d = Objective({"qed": 1.0}, r["seed"]).details(r["smiles"])
+        r.update(qed=round(d["qed"], 4), logp=round(d["logp"], 3), similarity=round(d["similarity"], 4))
+    _write_csv(out / "optimized.csv", rows)
+    _write_grid(out / "optimized.png", [r["after"]["smiles"] for r in results],
+                [f"QED {r['before']['qed']:.2f}->{r['after']['qed']:.2f} sim {r['after'].get('similarity', 1):.2f}"
+                 for r in results])
+    mean_before = float(np.mean([r["before"]["qed"] for r in results]))
+    mean_after = float(np.mean([r["after"]["qed"] for r in results]))
+    log(f"mean QED  {mean_before:.3f} -> {mean_after:.3f} over {len(results)} seeds; wrote {out / 'optimized.csv'}")
+    return {"results": results, "rows": rows, "mean_qed_before": mean_before, "mean_qed_after": mean_after,
+            "output": out}

@@ -1,0 +1,217 @@
+"""``MolMIM``: a tokenizer plus a :class:`~.model.LatentModel`, with jitted encode/decode on fixed shapes,
+greedy and beam-search decoding, sampling around a seed and self-describing checkpoints.
+
+Codes are numpy float32 arrays [N, D] with D = ``n_latents * latent_dim``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import mindspore as ms
+import numpy as np
+
+from .. import __version__
+from ..errors import UserError
+from ..interfaces.rdkit import canonical_smiles
+from ..io_utils import atomic_path
+from .model import LatentModel, causal_bias
+from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+
+CHECKPOINT_FORMAT = "mindsponge_mm.generative/1"
+DEFAULT_BUCKETS = (32, 64, 128)
+
+
+def _row_bucket(n: int, cap: int) -> int:
+    """Rows padded to a power of two >= 16 (at most ``cap``) so few shapes compile."""
+    size = 16
+    while size < n and size < cap:
+        size *= 2
+    return min(size, cap) if n <= cap else cap
+
+
+class MolMIM:
+    """Latent model of SMILES.  ``buckets``: padded sequence lengths (the last one is ``max_length``)."""
+
+    def __init__(self, tokenizer: Tokenizer, model: LatentModel, buckets: Sequence[int] = DEFAULT_BUCKETS,
+                 chunk: int = 256):
+        self.tokenizer, self.model = tokenizer, model
+        self.buckets = tuple(sorted({int(b) for b in buckets if b < tokenizer.max_length} | {tokenizer.max_length}))
+        self.chunk = int(chunk)
+        self._encode = ms.jit(model.encode)
+        self._step = ms.jit(model.next_log_probs)
+        self._causal = {}
+
+    @classmethod
+    def create(cls, tokenizer: Tokenizer, buckets: Sequence[int] = DEFAULT_BUCKETS, **hyperparameters) -> "MolMIM":
+        hp = dict(hyperparameters, max_length=tokenizer.max_length)
+        return cls(tokenizer, LatentModel(len(tokenizer), **hp), buckets)
+
+    @property
+    def code_size(self) -> int:
+        return self.model.code_size
+
+    def causal(self, length: int) -> ms.Tensor:
+        if length not in self._causal:
+            self._causal[length] = causal_bias(length)
+        return self._causal[length]
+
+    def bucket(self, length: int) -> int:
+        """The smallest bucket that holds ``length`` tokens."""
+        for b in self.buckets:
+            if length <= b:
+                return b
+        raise UserError(f"a sequence of {length} tokens exceeds max_length {self.buckets[-1]}")
+
+    # ------------------------------------------------------------------ encode / decode
+    def encode(self, smiles: Sequence[str]) -> np.ndarray:
+        """Latent codes mu [N, D] of ``smiles`` (each must fit the tokenizer's max_length)."""
+        out = []
+        for start in range(0, len(smiles), self.chunk):
+            part = list(smiles[start: start + self.chunk])
+            ids = [self.tokenizer.encode(s) for s in part]
+            length = self.bucket(max(len(x) for x in ids))
+            rows = _row_bucket(len(part), self.chunk)
+            buf = np.full((rows, length), PAD_ID, np.int32)
+            buf[len(part):, 0], buf[len(part):, 1] = BOS_ID, EOS_ID
+            for r, x in enumerate(ids):
+                buf[r, : len(x)] = x
+            out.append(self._encode(ms.Tensor(buf)).asnumpy()[: len(part)])
+        return np.concatenate(out, 0) if out else np.zeros((0, self.code_size), np.float32)
+
+    def _log_probs(self, codes: np.ndarray, ids: np.ndarray, t: int) -> np.ndarray:
+        length = ids.shape[1]
+        out = self._step(ms.Tensor(codes), ms.Tensor(ids), self.causal(length), ms.Tensor(np.array([t], np.int32)))
+        return out.asnumpy()
+
+    def _grow(self, ids: np.ndarray, t: int) -> np.ndarray:
+        need = self.bucket(t + 2)
+        if need > ids.shape[1]:
+            ids = np.concatenate([ids, np.full((ids.shape[0], need - ids.shape[1]), PAD_ID, np.int32)], 1)
+        return ids
+
+    def _decode_chunk(self, codes: np.ndarray, beam_width: int) -> list[str]:
+        n, w = len(codes), int(beam_width)
+        rows = _row_bucket(n * w, max(self.chunk, n * w))
+        z = np.zeros((rows, self.code_size), np.float32)
+        z[: n * w] = np.repeat(codes.astype(np.float32), w, 0)
+        ids = np.full((rows, self.buckets[0]), PAD_ID, np.int32)
+        ids[:, 0] = BOS_ID
+        score = np.zeros(rows)
+        score[: n * w] = np.tile(np.r_[0.0, np.full(w - 1, -np.inf)], n)
+        done = np.zeros(rows, bool)
+        done[n * w:] = True
+        lengths = np.ones(rows)
+        max_len = self.tokenizer.max_length
+        for t in range(max_len - 1):
+            ids = self._grow(ids, t)
+            logp = self._log_probs(z, ids, t)
+            if w == 1:
+                nxt = logp.argmax(-1).astype(np.int32)
+                nxt[done] = PAD_ID
+            else:
+                logp = np.where(done[:, None], -np.inf, logp)
+                logp[done, PAD_ID] = 0.0  # a finished beam keeps its score
+                cand = (score[:, None] + logp)[: n * w].reshape(n, w * logp.shape[1])
+                best = np.argsort(-cand, axis=1, kind="stable")[:, :w]
+                origin = (np.arange(n)[:, None] * w + best // logp.shape[1]).reshape(-1)
+                nxt = np.full(rows, PAD_ID, np.int32)
+                nxt[: n * w] = (best % logp.shape[1]).reshape(-1)
+                keep = np.r_[origin, np.arange(n * w, rows)]
+                ids, done, lengths = ids[keep], done[keep], lengths[keep]
+                score[: n * w] = cand[np.arange(n)[:, None], best].reshape(-1)
+            ids[:, t + 1] = nxt
+            lengths += ~done
+            done |= nxt == EOS_ID
+            if done.all():
+                break
+        if w > 1:  # the best beam per molecule by length-normalised log-probability
+            norm = score[: n * w].reshape(n, w) / lengths[: n * w].reshape(n, w)
+            pick = np.arange(n) * w + norm.argmax(1)
+            ids = ids[pick]
+        return [self.tokenizer.decode(row) for row in ids[:n]]
+
+    def decode(self, codes: np.ndarray, beam_width: int = 1) -> list[str]:
+        """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1."""
+        codes = np.asarray(codes, np.float32).reshape(-1, self.code_size)
+        per = max(1, self.chunk // max(1, beam_width))
+        out = []
+        for start in range(0, len(codes), per):
+            out += self._decode_chunk(codes[start: start + per], beam_width)
+        return out
+
+    def reconstruct(self, smiles: Sequence[str], beam_width: int = 1) -> list[str]:
+        """decode(encode(smiles)): raw decoded strings."""
+        return self.decode(self.encode(smiles), beam_width)
+
+    def sample(self, seed: str, n: int = 10, radius: float = 1.0, beam_width: int = 1, rng_seed: int = 0,
+               unique: bool = True) -> list[str]:
+        """Molecules near ``seed``: decode mu(seed) + radius·N(0, I) for ``n`` draws.
+
+        Returns canonical SMILES of the valid decodings, de-duplicated in draw order when ``unique``.
+        """
+        seed_c = canonical_smiles(seed)
+        if seed_c is None:
+            raise UserError(f"invalid seed SMILES {seed!r}; check it with RDKit")
+        if not self.tokenizer.fits(seed_c):
+            raise UserError(f"seed {seed_c!r} has tokens outside the model's vocabulary or is too long")
+        mu = self.encode([seed_c])
+        rng = np.random.default_rng(rng_seed)
+        codes = mu + radius * rng.standard_normal((n, self.code_size)).astype(np.float32)
+        out, seen = [], set()
+        for s in self.decode(codes, beam_width):
+            c = canonical_smiles(s)
+            if c is None or (unique and c in seen):
+                continue
+            seen.add(c)
+            out.append(c)
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def metadata(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "package_version": __version__, "model": "molmim",
+                "hyperparameters": self.model.hyperparameters, "buckets": list(self.buckets),
+                "vocabulary": json.loads(self.tokenizer.to_json())}
+
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
+        """Weights and metadata (vocabulary, hyperparameters) in one safetensors file, written atomically."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        tensors = {name: p.asnumpy().copy() for name, p in self.model.parameters_and_names()}
+        meta = {**self.metadata(), **(extra or {})}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"mindsponge_mm": json.dumps(meta)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "MolMIM":
+        """A model saved by :meth:`save`; a missing or foreign file is a one-line UserError."""
+        from safetensors import SafetensorError, safe_open
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"{path}: generative checkpoint not found; train one with 'mindsponge-mm generate train'")
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                raw = (f.metadata() or {}).get("mindsponge_mm")
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise UserError(f"{path}: not a readable checkpoint ({err})") from None
+        meta = json.loads(raw) if raw else {}
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"{path}: not a generative-model checkpoint; use one written by 'generate train'")
+        vocab = meta["vocabulary"]
+        tokenizer = Tokenizer(vocab["tokens"], vocab["max_length"])
+        hp = dict(meta["hyperparameters"])
+        hp.pop("vocab_size", None)
+        obj = cls.create(tokenizer, meta.get("buckets", DEFAULT_BUCKETS), **hp)
+        for name, p in obj.model.parameters_and_names():
+            if name not in tensors or tuple(tensors[name].shape) != tuple(p.shape):
+                raise UserError(f"{path}: weight {name} is missing or has the wrong shape; the file is inconsistent")
+            p.copy_(ms.Tensor(tensors[name]))
+        obj.meta = meta
+        return obj

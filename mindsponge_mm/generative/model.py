@@ -1,0 +1,211 @@
+"""Perceiver encoder -> fixed-size latent code -> Transformer decoder (MindSpore cells).
+
+Shapes: B molecules, L tokens (padded, BOS/EOS included), V vocabulary, d ``d_model``,
+K ``n_latents``, z ``latent_dim``; the latent code of a molecule is a flat vector [K*z].
+
+* :class:`Encoder`: token + position embeddings, ``encoder_layers`` self-attention blocks over
+  the tokens (padding masked), then K learned latent queries cross-attend to the tokens
+  (Perceiver), ``latent_layers`` self-attention blocks among the latents, and a projection to z.
+* :class:`Decoder`: the code is projected back to K memory vectors of width d; ``decoder_layers``
+  pre-norm blocks of causal self-attention, cross-attention to the memory and a feed-forward net.
+* :class:`MIMLoss`: the MIM objective with a fixed-width Gaussian posterior
+  q(z|x) = N(mu(x), noise_std²): token cross-entropy of x given z = mu + noise_std·eps plus
+  ``prior_weight`` · ½|z|² / (K z) (the -log P(z) term of MIM with P = N(0, I); -log q is a
+  constant for fixed width). Codes within ~noise_std of mu(x) are trained to decode to x.
+"""
+from __future__ import annotations
+
+import math
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+from .tokenizer import PAD_ID
+
+NEG_INF = -1.0e9
+
+DEFAULT_HYPERPARAMETERS = dict(d_model=64, n_heads=4, ff_dim=128, n_latents=2, latent_dim=32, encoder_layers=1,
+                               latent_layers=1, decoder_layers=2, max_length=128)
+
+
+class Attention(nn.Cell):
+    """Multi-head attention: x [B, Lq, d] attends to m [B, Lk, d]; bias [B or 1, Lq or 1, Lk] is added to the scores."""
+
+    def __init__(self, d: int, n_heads: int):
+        super().__init__()
+        if d % n_heads:
+            raise ValueError(f"d_model {d} is not a multiple of n_heads {n_heads}")
+        self.h, self.dh = n_heads, d // n_heads
+        self.scale = 1.0 / math.sqrt(self.dh)
+        self.q, self.k, self.v, self.o = (nn.Dense(d, d) for _ in range(4))
+
+    def _split(self, x):  # [B, L, d] -> [B, h, L, dh]
+        b, n, _ = x.shape
+        return ops.transpose(x.reshape(b, n, self.h, self.dh), (0, 2, 1, 3))
+
+    def construct(self, x, m, bias):
+        b, n, d = x.shape
+        q, k, v = self._split(self.q(x)), self._split(self.k(m)), self._split(self.v(m))
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * self.scale + ops.expand_dims(bias, 1)
+        att = ops.softmax(scores, -1)
+        out = ops.transpose(ops.matmul(att, v), (0, 2, 1, 3)).reshape(b, n, d)
+        return self.o(out)
+
+
+class FeedForward(nn.Cell):
+    def __init__(self, d: int, ff: int):
+        super().__init__()
+        self.a, self.b = nn.Dense(d, ff), nn.Dense(ff, d)
+
+    def construct(self, x):
+        return self.b(ops.gelu(self.a(x)))
+
+
+class Block(nn.Cell):
+    """Pre-norm block: x + Att(LN x, memory) [+ x + CrossAtt(LN x, mem2)] + FF. Memory None = self-attention."""
+
+    def __init__(self, d: int, n_heads: int, ff: int, cross: bool = False):
+        super().__init__()
+        self.ln1, self.ln3 = nn.LayerNorm((d,)), nn.LayerNorm((d,))
+        self.att, self.ff = Attention(d, n_heads), FeedForward(d, ff)
+        self.cross = cross
+        if cross:
+            self.ln2 = nn.LayerNorm((d,))
+            self.catt = Attention(d, n_heads)
+
+    def construct(self, x, self_bias, mem, mem_bias):
+        y = self.ln1(x)
+        x = x + self.att(y, y, self_bias)
+        if self.cross:
+            x = x + self.catt(self.ln2(x), mem, mem_bias)
+        return x + self.ff(self.ln3(x))
+
+
+class CrossBlock(nn.Cell):
+    """Latents [B, K, d] cross-attend to tokens [B, L, d] (Perceiver), then a feed-forward net."""
+
+    def __init__(self, d: int, n_heads: int, ff: int):
+        super().__init__()
+        self.lnq, self.lnk, self.ln2 = nn.LayerNorm((d,)), nn.LayerNorm((d,)), nn.LayerNorm((d,))
+        self.att, self.ff = Attention(d, n_heads), FeedForward(d, ff)
+
+    def construct(self, latents, tokens, bias):
+        x = latents + self.att(self.lnq(latents), self.lnk(tokens), bias)
+        return x + self.ff(self.ln2(x))
+
+
+class Embedding(nn.Cell):
+    """Token ids [B, L] -> [B, L, d]: token table plus learned positions."""
+
+    def __init__(self, vocab: int, d: int, max_length: int):
+        super().__init__()
+        init = np.random.default_rng(0)
+        self.table = ms.Parameter(ms.Tensor(init.normal(0, 0.1, (vocab, d)).astype(np.float32)), name="table")
+        self.pos = ms.Parameter(ms.Tensor(init.normal(0, 0.02, (max_length, d)).astype(np.float32)), name="pos")
+
+    def construct(self, ids):
+        n = ids.shape[1]
+        return ops.gather(self.table, ids, 0) + ops.expand_dims(self.pos[:n], 0)
+
+
+class LatentModel(nn.Cell):
+    """Encoder and decoder of SMILES token sequences; hyperparameters as in :data:`DEFAULT_HYPERPARAMETERS`."""
+
+    def __init__(self, vocab_size: int, d_model: int = 64, n_heads: int = 4, ff_dim: int = 128, n_latents: int = 2,
+                 latent_dim: int = 32, encoder_layers: int = 1, latent_layers: int = 1, decoder_layers: int = 2,
+                 max_length: int = 128):
+        super().__init__()
+        self.hyperparameters = dict(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, ff_dim=ff_dim,
+                                    n_latents=n_latents, latent_dim=latent_dim, encoder_layers=encoder_layers,
+                                    latent_layers=latent_layers, decoder_layers=decoder_layers, max_length=max_length)
+        d = d_model
+        self.k, self.z, self.d = n_latents, latent_dim, d
+        self.code_size = n_latents * latent_dim
+        self.max_length = max_length
+        self.embed = Embedding(vocab_size, d, max_length)
+        self.enc_blocks = nn.CellList([Block(d, n_heads, ff_dim) for _ in range(encoder_layers)])
+        rng = np.random.default_rng(1)
+        self.latents = ms.Parameter(ms.Tensor(rng.normal(0, 0.1, (n_latents, d)).astype(np.float32)), name="latents")
+        self.cross = CrossBlock(d, n_heads, ff_dim)
+        self.lat_blocks = nn.CellList([Block(d, n_heads, ff_dim) for _ in range(latent_layers)])
+        self.ln_code = nn.LayerNorm((d,))
+        self.to_code = nn.Dense(d, latent_dim)
+        self.from_code = nn.Dense(latent_dim, d)
+        self.dec_blocks = nn.CellList([Block(d, n_heads, ff_dim, cross=True) for _ in range(decoder_layers)])
+        self.ln_out = nn.LayerNorm((d,))
+        self.out = nn.Dense(d, vocab_size)
+
+    def encode(self, ids):
+        """ids int32 [B, L] (BOS .. EOS, PAD) -> code mu [B, K*z]."""
+        b = ids.shape[0]
+        pad_bias = ops.expand_dims((ids == PAD_ID).astype(ms.float32) * NEG_INF, 1)  # [B, 1, L]
+        x = self.embed(ids)
+        for blk in self.enc_blocks:
+            x = blk(x, pad_bias, x, pad_bias)
+        lat = ops.broadcast_to(ops.expand_dims(self.latents, 0), (b, self.k, self.d))
+        lat = self.cross(lat, x, pad_bias)
+        no_bias = ops.zeros_like(lat[:, :, :1]).transpose(0, 2, 1)  # [B, 1, K]
+        for blk in self.lat_blocks:
+            lat = blk(lat, no_bias, lat, no_bias)
+        return self.to_code(self.ln_code(lat)).reshape(b, self.code_size)
+
+    def decode(self, code, ids, causal):
+        """Teacher-forced logits [B, L, V] for code [B, K*z], input ids [B, L] and causal bias [L, L]."""
+        b = code.shape[0]
+        mem = self.from_code(code.reshape(b, self.k, self.z))  # [B, K, d]
+        mem_bias = ops.zeros_like(mem[:, :, :1]).transpose(0, 2, 1)  # [B, 1, K]
+        self_bias = ops.expand_dims(causal, 0)
+        x = self.embed(ids)
+        for blk in self.dec_blocks:
+            x = blk(x, self_bias, mem, mem_bias)
+        return self.out(self.ln_out(x))
+
+    def next_log_probs(self, code, ids, causal, position):
+        """log p(token at position+1 | code, ids[:, :position+1]): [B, V]; position int32 [1]."""
+        logits = self.decode(code, ids, causal)
+        picked = ops.gather(logits, position, 1)  # [B, 1, V]
+        return ops.log_softmax(picked.squeeze(1), -1)
+
+
+def causal_bias(length: int) -> ms.Tensor:
+    """[L, L] float32: 0 on and below the diagonal, -1e9 above it."""
+    return ms.Tensor(np.triu(np.full((length, length), NEG_INF, np.float32), 1))
+
+
+class MIMLoss(nn.Cell):
+    """Mean token cross-entropy + prior_weight · mean ½|z|²/(K z).  ids [B, L], eps [B, K*z], causal [L-1, L-1]."""
+
+    def __init__(self, model: LatentModel, noise_std: float = 0.1, prior_weight: float = 0.1):
+        super().__init__()
+        self.model = model
+        self.noise_std = float(noise_std)
+        self.prior_weight = float(prior_weight)
+
+    def construct(self, ids, eps, causal):
+        mu = self.model.encode(ids)
+        z = mu + self.noise_std * eps
+        n = ids.shape[1]
+        inputs, targets = ids[:, : n - 1], ids[:, 1:]
+        logp = ops.log_softmax(self.model.decode(z, inputs, causal), -1)
+        onehot = ops.one_hot(targets, logp.shape[-1], ops.ones((), ms.float32), ops.zeros((), ms.float32))
+        nll = -(logp * onehot).sum(-1)
+        mask = (targets != PAD_ID).astype(ms.float32)
+        ce = (nll * mask).sum() / ops.maximum(mask.sum(), 1.0)
+        prior = 0.5 * (z * z).mean()
+        return ce + self.prior_weight * prior
+
+
+class TrainStep(nn.Cell):
+    """loss = step(ids, eps, causal): value_and_grad of :class:`MIMLoss` and an Adam update."""
+
+    def __init__(self, loss: MIMLoss, optimizer: nn.Optimizer):
+        super().__init__()
+        self.loss = loss
+        self.optimizer = optimizer
+        self.grad_fn = ms.value_and_grad(self.loss, None, optimizer.parameters)
+
+    def construct(self, ids, eps, causal):
+        value, grads = self.grad_fn(ids, eps, causal)
+        self.optimizer(grads)
+        return value

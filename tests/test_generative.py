@@ -1,0 +1,233 @@
+"""MolMIM-style generative model: tokenizer, metrics, scores, CMA-ES, a tiny model that overfits, jobs."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from mindsponge_mm.config import validate
+from mindsponge_mm.errors import ConfigError, UserError
+from mindsponge_mm.generative.cmaes import maximize, optimize_molecule
+from mindsponge_mm.generative.corpus import DEFAULT_CORPUS, load_corpus
+from mindsponge_mm.generative.metrics import reconstruction, sampling_metrics, tanimoto
+from mindsponge_mm.generative.scoring import Objective, PhysicsScore, logp, qed
+from mindsponge_mm.generative.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer, tokenize
+
+MOLS = ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "O=C(O)CCl", "NCCc1ccc(O)cc1",
+        "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "C1CCNCC1"]
+
+
+# ---------------------------------------------------------------- tokenizer and corpus
+def test_tokenizer_round_trip_over_the_default_corpus():
+    corpus = load_corpus(DEFAULT_CORPUS)
+    assert len(corpus) > 4500
+    tok = Tokenizer.build(corpus)
+    fits = [s for s in corpus if tok.fits(s)]
+    assert len(fits) >= 0.99 * len(corpus)  # a few are longer than 128 tokens
+    for s in corpus:
+        assert "".join(tokenize(s)) == s
+    ids = tok.encode_batch(fits)
+    assert ids.dtype == np.int32 and ids.shape[1] <= 128
+    assert (ids[:, 0] == BOS_ID).all()
+    assert all(tok.decode(row) == s for row, s in zip(ids, fits))
+    again = Tokenizer.from_json(tok.to_json())
+    assert again.tokens == tok.tokens and again.max_length == 128
+
+
+def test_tokenizer_tokens_and_errors():
+    assert tokenize("C[C@@H](Cl)c1ccc(Br)cc1%10") == ["C", "[C@@H]", "(", "Cl", ")", "c", "1", "c", "c", "c", "(",
+                                                       "Br", ")", "c", "c", "1", "%10"]
+    tok = Tokenizer.build(["CCO"], max_length=8)
+    assert tok.encode("CCO")[-1] == EOS_ID
+    assert tok.encode("CCN")[3] == 3  # unknown token -> UNK
+    assert not tok.fits("CCN") and not tok.fits("CCCCCCCCC")
+    with pytest.raises(UserError):
+        tok.encode("CCCCCCCCCC")  # too long
+    with pytest.raises(UserError):
+        tokenize("CC&O")
+    with pytest.raises(UserError):
+        Tokenizer(["a", "b"])
+    assert tok.decode([BOS_ID, tok.index["C"], EOS_ID, tok.index["O"]]) == "C"
+    assert (tok.encode_batch(["C", "CCO"])[0, 3:] == PAD_ID).all()
+
+
+def test_corpus_files(tmp_path):
+    smi = tmp_path / "a.smi"
+    smi.write_text("SMILES name\nOCC x\nnot_a_smiles y\nCCO z\nc1ccccc1.Cl w\n")
+    assert load_corpus(str(smi)) == ["CCO", "c1ccccc1"]
+    table = tmp_path / "a.csv"
+    table.write_text("id,Smiles\n1,C(C)O\n2,CC\n")
+    assert load_corpus(str(table)) == ["CCO", "CC"]
+    with pytest.raises(UserError):
+        load_corpus(str(table), column="smi")
+    with pytest.raises(UserError):
+        load_corpus(str(tmp_path / "missing.smi"))
+
+
+# ---------------------------------------------------------------- metrics and scores
+def test_sampling_metrics_on_hand_made_examples():
+    samples = ["CCO", "OCC", "C1CC", "CCN", "CCC", "c1ccccc1", "xx", "CCN"]
+    m = sampling_metrics(samples, seed="CCO", training=["CCC", "CCO"])
+    # valid: CCO, CCO, CCN, CCC, c1ccccc1, CCN (6 of 8); unique: CCO, CCN, CCC, benzene (4)
+    assert m["validity"] == pytest.approx(6 / 8)
+    assert m["uniqueness"] == pytest.approx(4 / 6)
+    assert m["novelty"] == pytest.approx(2 / 4)  # CCN, benzene
+    assert m["non_identicality"] == pytest.approx(4 / 6)
+    assert m["effective_novelty"] == pytest.approx(2 / 8)
+    assert sampling_metrics([])["validity"] == 0.0
+
+
+def test_reconstruction_metrics_on_hand_made_examples():
+    targets = ["CCO", "c1ccccc1CCCCCC", "Cc1ccccc1CCO", "CC(=O)O", "CCCCCCc1ccccc1C"]
+    decoded = ["OCC", "c1ccccc1CCCCC", "Cc1ccccc1CCCO", "C1CC", "CCCCCCc1ccccc1"]
+    assert tanimoto(targets[1], decoded[1]) == pytest.approx(0.95)  # 19 / 20 bits
+    assert tanimoto(targets[2], decoded[2]) == pytest.approx(0.75)
+    assert tanimoto(targets[4], decoded[4]) < 0.7
+    r = reconstruction(targets, decoded)
+    assert r["exact"] == pytest.approx(0.2) and r["validity"] == pytest.approx(0.8)
+    assert (r["sim>=0.9"], r["sim>=0.8"], r["sim>=0.7"]) == pytest.approx((0.4, 0.4, 0.6))
+    assert tanimoto("CCO", "C1CC") == 0.0 and tanimoto("CCO", "OCC") == 1.0
+    assert reconstruction([], [])["n"] == 0
+
+
+def test_scores_and_objective():
+    assert qed("CC(=O)Oc1ccccc1C(=O)O") == pytest.approx(0.550, abs=2e-3)  # aspirin
+    assert logp("CCO") == pytest.approx(-0.0014, abs=1e-3)
+    assert np.isnan(qed("C1CC"))
+    obj = Objective({"qed": 1.0}, seed="c1ccccc1CCO", similarity_min=0.4, penalty=10.0)
+    far, near = obj.details("CCCCCCCCCCCCN"), obj.details("c1ccccc1CCCO")
+    assert far["score"] == pytest.approx(far["qed"] - 10 * (0.4 - far["similarity"]))
+    assert near["score"] == pytest.approx(near["qed"])
+    assert obj(["C1CC"])[0] == obj.invalid_score
+    with pytest.raises(UserError):
+        Objective({"qedd": 1.0})
+    with pytest.raises(UserError):
+        Objective({"qed": 1.0}, similarity_min=0.4)  # a constraint without a seed
+
+
+def test_physics_score_with_an_ase_calculator():
+    from ase.calculators.emt import EMT
+
+    score = PhysicsScore(EMT(), n_conformers=2, steps=30, fmax=0.2, elements=[1, 6, 7, 8])
+    ok = score("CCO")
+    assert ok["scorable"] and np.isfinite(ok["score"]) and ok["strain"] >= 0.0
+    assert ok["score"] == pytest.approx(-ok["relaxation_per_atom"])
+    bad = score("CCS")
+    assert not bad["scorable"] and "S" in bad["reason"]
+    assert not score("C1CC")["scorable"]  # invalid SMILES: unscorable, no exception
+    obj = Objective({"qed": 1.0, "physics": 0.1}, physics=score)
+    assert obj(["CCS"])[0] == obj.invalid_score and np.isfinite(obj(["CCO"])[0])
+    # without an element list, the calculator's own failure is caught
+    assert not PhysicsScore(EMT(), n_conformers=1, steps=5)("CCS")["scorable"]
+
+
+# ---------------------------------------------------------------- CMA-ES
+def test_cmaes_finds_the_optimum_of_a_toy_function():
+    target = np.linspace(-1.5, 1.5, 8)
+    res = maximize(lambda x: -((x - target) ** 2).sum(1), np.zeros(8), sigma0=0.5, iterations=150, seed=3)
+    np.testing.assert_allclose(res["x"], target, atol=1e-3)
+    assert res["history"] == sorted(res["history"])
+    again = maximize(lambda x: -((x - target) ** 2).sum(1), np.zeros(8), sigma0=0.5, iterations=150, seed=3)
+    np.testing.assert_array_equal(res["x"], again["x"])
+
+
+class ToyLatentModel:
+    """Decodes a 4-d code to a carbon chain whose length is set by the first coordinate."""
+
+    code_size = 4
+
+    def encode(self, smiles):
+        return np.array([[len(s), 0, 0, 0] for s in smiles], np.float32)
+
+    def decode(self, codes, beam_width=1):
+        return ["C" * int(np.clip(round(c[0]), 0, 20)) if c[1] < 3 else "C1CC" for c in codes]
+
+
+def test_latent_optimization_of_a_known_toy_function():
+    # score peaks at hexane; the seed is ethane; invalid and empty strings score -10
+    objective = lambda smiles: np.array([-abs(len(s) - 6) for s in smiles], float)  # noqa: E731
+    res = optimize_molecule(ToyLatentModel(), "CC", objective, sigma0=1.0, iterations=15, popsize=8, seed=0)
+    assert res["best"] == "CCCCCC" and res["best_score"] == 0.0 and res["seed_score"] == -4.0
+    assert all(s.count("C") == len(s) for s in res["molecules"])
+
+
+# ---------------------------------------------------------------- the latent model
+@pytest.fixture(scope="module")
+def overfit_model():
+    import mindspore as ms
+
+    from mindsponge_mm.generative.latent import MolMIM
+    from mindsponge_mm.generative.train import fit
+
+    ms.set_seed(0)
+    tok = Tokenizer.build(MOLS, max_length=32)
+    mim = MolMIM.create(tok, buckets=(32,), d_model=32, n_heads=2, ff_dim=64, n_latents=2, latent_dim=8,
+                        encoder_layers=1, latent_layers=0, decoder_layers=1)
+    rows = fit(mim, MOLS * 4, epochs=60, batch_size=16, lr=3e-3, warmup=10, noise_std=0.02, prior_weight=0.01,
+               progress=False, log=lambda s: None)
+    return mim, rows
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_to_exact_reconstruction(overfit_model, tmp_path):
+    from mindsponge_mm.generative.latent import MolMIM
+
+    mim, rows = overfit_model
+    assert rows[-1]["train_loss"] < 0.2 * rows[0]["train_loss"]
+    assert reconstruction(MOLS, mim.reconstruct(MOLS))["exact"] == 1.0
+    assert reconstruction(MOLS, mim.reconstruct(MOLS, beam_width=3))["exact"] == 1.0
+    path = mim.save(tmp_path / "m.safetensors")
+    again = MolMIM.load(path)
+    np.testing.assert_allclose(again.encode(MOLS), mim.encode(MOLS), atol=1e-5)
+    samples = mim.sample("CCO", n=6, radius=0.01)
+    assert samples == ["CCO"]  # a tiny radius decodes back to the seed, de-duplicated
+    with pytest.raises(UserError):
+        mim.sample("C1CC")
+    with pytest.raises(UserError):
+        MolMIM.load(tmp_path / "missing.safetensors")
+
+
+# ---------------------------------------------------------------- jobs
+def test_schema_defaults_and_errors():
+    from mindsponge_mm.generative.job import GENERATE_SCHEMA
+
+    cfg = validate({}, GENERATE_SCHEMA)
+    assert cfg["corpus"]["path"] == DEFAULT_CORPUS and cfg["model"]["max_length"] == 128
+    assert cfg["optimize"]["similarity_min"] == 0.4
+    with pytest.raises(ConfigError):
+        validate({"model": {"d_modl": 3}}, GENERATE_SCHEMA)
+
+
+@pytest.mark.slow
+def test_train_sample_optimize_jobs(tmp_path):
+    from mindsponge_mm.generative import job
+
+    cfg = validate({
+        "run": {"output": str(tmp_path / "run")},
+        "corpus": {"limit": 120, "held_out": 10},
+        "model": {"d_model": 16, "n_heads": 2, "ff_dim": 32, "n_latents": 1, "latent_dim": 8, "decoder_layers": 1,
+                  "max_length": 64, "buckets": [64]},
+        "train": {"epochs": 2, "batch_size": 32, "eval_every": 1, "n_eval": 4},
+        "sample": {"n_samples": 8},
+        "optimize": {"seeds": ["CCOc1ccccc1"], "iterations": 2, "popsize": 4},
+    }, job.GENERATE_SCHEMA)
+    lines = []
+    out = job.train(cfg, log=lines.append)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "model.safetensors", "metrics.csv", "learning_curve.png", "held_out.smi",
+                 "reconstruction.json"):
+        assert (run / name).exists(), name
+    assert len(list(csv.DictReader(open(run / "metrics.csv")))) == 2
+    assert json.loads((run / "reconstruction.json").read_text())["n"] == 10
+    assert not list(run.glob(".*.tmp"))
+    s = job.sample(cfg, ["CCO"], log=lines.append)
+    assert (run / "samples.csv").exists() and "CCO" in s["metrics"]
+    o = job.optimize(cfg, log=lines.append)
+    rows = list(csv.DictReader(open(run / "optimized.csv")))
+    assert rows and {"seed", "smiles", "score", "qed", "similarity"} <= set(rows[0])
+    assert o["mean_qed_after"] >= o["mean_qed_before"]
+    with pytest.raises(UserError):
+        job.sample(cfg, ["C1CC"])
+    with pytest.raises(UserError):
+        job.optimize({**cfg, "optimize": {**cfg["optimize"], "seeds": []}})
+    assert out["rows"][-1]["epoch"] == 2
