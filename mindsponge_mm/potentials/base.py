@@ -1,0 +1,113 @@
+"""What every potential shares: the host-side ``inputs``/``evaluate`` and small graph helpers.
+
+A potential is an ``nn.Cell`` whose ``construct`` takes the tensors of a
+:class:`~mindsponge_mm.batch.Batch`::
+
+    positions [A, 3] Å, cell [S, 3, 3] Å, pbc [S, 3] bool, atomic_numbers [A] int32 (padding 0),
+    shifts [P, 3] (integer cell shifts as floats), idx_i/idx_j [P] int32 (a FULL pair list),
+    pair_mask [P] bool, atom_mask [A] bool, structure_index [A] int32
+
+and returns ``(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³)``
+(ASE sign: stress = (1/V) ∂E/∂ε; zero for non-periodic structures). It has ``cutoff`` (Å;
+pairs beyond it are ignored), ``elements`` (atomic numbers, or None for any element) and
+``dtype_name`` ("float32" or "float64"). :class:`HostEvaluation` adds ``inputs(batch)`` and
+``evaluate(batch)``; a subclass only says how to check elements (:meth:`check_elements`).
+"""
+from __future__ import annotations
+
+import mindspore as ms
+import numpy as np
+from mindspore import ops
+
+from ..batch import Batch
+
+
+class HostEvaluation:
+    """Mixin for potential Cells: numpy batch in, numpy results out, one compiled graph per shape."""
+
+    _jit_construct = None
+
+    def check_elements(self, atomic_numbers: np.ndarray, atom_mask: np.ndarray) -> None:
+        """Raise a UserError when a real atom has an element this potential lacks (default: any is fine)."""
+
+    @property
+    def np_dtype(self):
+        return np.float64 if self.dtype_name == "float64" else np.float32
+
+    def inputs(self, batch: Batch) -> tuple:
+        """The tensors ``construct`` takes, from a numpy batch (checks the elements first)."""
+        dtype = self.np_dtype
+        self.check_elements(np.asarray(batch.atomic_numbers), np.asarray(batch.atom_mask))
+        arrays = (batch.positions.astype(dtype), batch.cell.astype(dtype), batch.pbc,
+                  batch.atomic_numbers.astype(np.int32),
+                  batch.shifts.astype(dtype), batch.idx_i, batch.idx_j, batch.pair_mask, batch.atom_mask,
+                  batch.structure_index)
+        return tuple(ms.Tensor(np.ascontiguousarray(a)) for a in arrays)
+
+    def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
+        """energy [S], energies [A], forces [A, 3], stress [S, 3, 3] as numpy (padding included)."""
+        if self._jit_construct is None:
+            self._jit_construct = ms.jit(self.construct)
+        if getattr(self, "compiled_shapes", None) is None:
+            self.compiled_shapes = set()
+        self.compiled_shapes.add(batch.shape)
+        energy, energies, forces, stress = self._jit_construct(*self.inputs(batch))
+        # Read the forces first: in MindSpore 2.10, reading a sliced energy output first can cost a
+        # second pass through the graph (measured: 2-3x slower evaluate on CPU).
+        forces = forces.asnumpy()
+        return {"energy": energy.asnumpy(), "energies": energies.asnumpy(), "forces": forces,
+                "stress": stress.asnumpy()}
+
+
+def pad_pairs(batch: Batch, capacity: int) -> Batch:
+    """The same batch with its pair arrays padded to ``capacity`` (≥ the current one).
+
+    New padding pairs follow the batch rules (first padding atom to itself, shift (1, 0, 0)),
+    so they contribute nothing. Callers use it to keep one pair capacity across calls.
+    """
+    p = len(batch.idx_i)
+    extra = int(capacity) - p
+    if extra < 0:
+        raise ValueError(f"pair capacity {capacity} is below the batch's {p}")
+    if extra == 0:
+        return batch
+    pad_atom = int(np.sum(batch.atom_mask))
+    pad_shift = np.zeros((extra, 3), batch.shifts.dtype)
+    pad_shift[:, 0] = 1
+    fill = np.full(extra, pad_atom, batch.idx_i.dtype)
+    return batch.replace(
+        idx_i=np.concatenate([batch.idx_i, fill]), idx_j=np.concatenate([batch.idx_j, fill]),
+        shifts=np.concatenate([batch.shifts, pad_shift]),
+        pair_mask=np.concatenate([batch.pair_mask, np.zeros(extra, bool)]))
+
+
+def row_times_matrix(v, m):
+    """Row vectors [P, 3] times 3x3 matrices stored row-major as [P, 9] -> [P, 3].
+
+    ``ops.split`` rather than slices: a slice's gradient is a full-width zero tensor on CPU."""
+    v0, v1, v2 = ops.split(v, 1, 1)
+    m0, m1, m2 = ops.split(m, 3, 1)
+    return v0 * m0 + v1 * m1 + v2 * m2
+
+
+def det3(m):
+    """Determinant of [S, 3, 3] matrices from plain ops (portable, differentiable)."""
+    return (m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
+            - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
+            + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0]))
+
+
+def pair_vectors(positions, cell, shifts, idx_i, idx_j, structure_index):
+    """r_ij = R[j] - R[i] + S·cell [P, 3] (Å) and the structure of each pair [P] int32."""
+    n_structures = cell.shape[0]
+    pair_structure = ops.gather(structure_index, idx_i, 0)
+    pair_cell = ops.gather(cell.reshape(n_structures, 9), pair_structure, 0)
+    r = ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0) + row_times_matrix(shifts, pair_cell)
+    return r, pair_structure
+
+
+def periodic_volume(cell, pbc):
+    """(volume [S] Å³ with 1 for non-periodic structures, periodic [S] bool: any axis periodic)."""
+    volume = ops.abs(det3(cell))
+    periodic = pbc.any(-1)
+    return ops.where(periodic, volume, ops.ones_like(volume)), periodic
