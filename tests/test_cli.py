@@ -46,12 +46,31 @@ def test_data_info_describes_bundled_sets(name):
 
 
 def test_main_job_quickstart(tmp_path):
-    out = run_cli("run", ROOT / "configs/quickstart.yaml", f"run.output={tmp_path / 'qs'}")
+    """The README's main job, shortened: trains, evaluates, writes the run directory; a rerun resumes."""
+    args = ("run", ROOT / "configs/quickstart.yaml", f"run.output={tmp_path / 'qs'}", "data.split=[40,10,10]",
+            "training.epochs=2")
+    out = run_cli(*args)
+    assert out.returncode == 0, out.stderr
+    assert "split     train 40, val 10, test 10" in out.stdout
+    assert "model     painn:" in out.stdout and "epoch    2  loss" in out.stdout
+    assert "forces" in out.stdout.splitlines()[-1] and "meV/Ang" in out.stdout.splitlines()[-1]
+    for name in ("split.npz", "config.yaml", "metrics.csv", "learning_curve.png", "parity_energy.png",
+                 "parity_forces.png", "checkpoints/best.safetensors"):
+        assert (tmp_path / "qs" / name).exists(), name
+    assert yaml.safe_load((tmp_path / "qs/config.yaml").read_text())["data"]["batch_size"] == 10
+    again = run_cli(*args)  # a finished run is resumed (nothing left to train) and evaluated again
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do: the run already finished 2 epochs" in again.stdout
+
+
+def test_data_stage_alone_without_a_model(tmp_path):
+    path = tmp_path / "data_only.yaml"
+    path.write_text("data:\n  path: bundled:ethanol\n  batch_size: 32\n  split: [800, 100, null]\n"
+                    f"run:\n  output: {tmp_path / 'd'}\n")
+    out = run_cli("run", path)
     assert out.returncode == 0, out.stderr
     assert "split     train 800, val 100, test 100" in out.stdout
     assert "Batch: 32 structures, 288 atoms" in out.stdout
-    assert (tmp_path / "qs/split.npz").exists()
-    assert yaml.safe_load((tmp_path / "qs/config.yaml").read_text())["data"]["batch_size"] == 32
 
 
 def test_data_convert(tmp_path, capsys):
