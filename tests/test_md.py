@@ -1,0 +1,222 @@
+"""MD engine: NVE energy conservation and dt² scaling, canonical kinetic-energy statistics of the
+thermostats, NPT volume against an NVT equation of state, neighbor-list overflow handling, bad input."""
+import numpy as np
+import pytest
+from ase import Atoms, units
+from mindspore import nn, ops
+
+from md_helpers import SmoothLJ, argon
+from mindsponge_mm.errors import ConfigError, UserError
+from mindsponge_mm.md import MDState, Simulation, SimulationError, build_integrator
+from mindsponge_mm.md.state import KB
+
+
+def nve_energies(dt, steps, every, dtype="float64", seed=0):
+    state = MDState.from_atoms(argon(1, a=5.4, rattle=0.05, seed=seed), dtype=dtype).maxwell_boltzmann(60, seed=seed)
+    sim = Simulation(state, SmoothLJ(dtype=dtype), build_integrator("verlet", dt=dt), skin=1.0, dtype=dtype)
+    out = [sim.observables()["total_energy"][0]]
+    sim.run(steps, block=every, callback=lambda s: out.append(s.observables()["total_energy"][0]))
+    return np.array(out), sim
+
+
+def test_nve_energy_drift_over_10k_steps():
+    """32 Ar atoms (smooth switched LJ, float64), dt 5 fs, 10k steps (50 ps)."""
+    energies, sim = nve_energies(5.0, 10_000, 500)
+    n = len(sim.state.positions)
+    kin = sim.observables()["kinetic_energy"][0]
+    drift = np.abs(energies - energies[0]).max() / n
+    assert drift < 2e-5, drift  # eV/atom over 50 ps (kinetic energy is ~8e-3 eV/atom)
+    assert kin > 0.1 * n * 1.5 * KB * 60  # it is moving
+    assert sim.state.step == 10_000 and np.isclose(sim.state.time, 50_000.0)
+
+
+def test_nve_fluctuations_scale_as_dt_squared():
+    """Verlet conserves a shadow Hamiltonian: the RMS fluctuation of E_total scales as dt²."""
+    e1, _ = nve_energies(6.0, 1000, 5)
+    e2, _ = nve_energies(3.0, 2000, 10)  # same times
+    ratio = e1.std() / e2.std()
+    assert 3.2 < ratio < 4.8, ratio
+
+
+def test_nve_bundled_ethanol_small_schnet():
+    """A short NVE run of the bundled ethanol molecule with a small (random) SchNet, float32."""
+    from mindsponge_mm.data import AtomsDataset
+    from mindsponge_mm.models import Potential, build
+
+    atoms = AtomsDataset.open("bundled:ethanol").to_atoms(0)
+    model = build("schnet", elements=[1, 6, 8], cutoff=4.0, n_features=16, n_interactions=2, seed=1)
+    model.set_energy_offsets(scale=0.05)  # a random model: keep its forces gentle so the molecule stays intact-ish
+    pot = Potential(model)
+    state = MDState.from_atoms(atoms).maxwell_boltzmann(300, seed=2)
+    sim = Simulation(state, pot, build_integrator("verlet", dt=0.25), skin=1.0, min_distance=0.3)
+    e = [sim.observables()["total_energy"][0]]
+    sim.run(600, block=100, callback=lambda s: e.append(s.observables()["total_energy"][0]))
+    e = np.array(e)
+    kin = sim.observables()["kinetic_energy"][0]
+    assert np.abs(e - e[0]).max() < 2e-3, (e - e[0])  # eV over 150 fs (kinetic energy ~0.3 eV)
+    assert kin > 0
+
+
+def canonical_run(name, n_replicas=8, steps=2400, every=20, equilibrate=400, temperature=150.0, **kw):
+    frames = argon(n_replicas, a=5.8, rattle=0.2)
+    state = MDState.from_atoms(frames).maxwell_boltzmann(temperature * 0.5, seed=5)  # start away from T
+    integ = build_integrator(name, dt=8.0, temperature=temperature, tau=kw.pop("tau", 200.0), **kw)
+    sim = Simulation(state, SmoothLJ(cutoff=5.5, r_on=4.5), integ, skin=0.6, seed=11)
+    sim.run(equilibrate, block=equilibrate)
+    samples = []
+    sim.run(steps, block=every, callback=lambda s: samples.append(s.observables()["kinetic_energy"]))
+    return np.array(samples), sim  # [T, S]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["langevin", "bussi", "nose_hoover_chain"])
+def test_thermostat_kinetic_energy_is_canonical(name):
+    """Kinetic energy ~ Gamma(N_f/2, k T): mean N_f k T / 2 and variance N_f (k T)² / 2 with N_f = 3N − 3.
+    Replicas are independent, so the spread of per-replica averages gives the statistical error."""
+    temperature = 150.0
+    kin, sim = canonical_run(name, temperature=temperature)
+    nf = sim.dof[0]
+    assert nf == 3 * 32 - 3
+    kt = KB * temperature
+    mean_ref, var_ref = nf * kt / 2, nf * kt * kt / 2
+    means, variances = kin.mean(0), kin.var(0)
+    n_rep = kin.shape[1]
+    err_mean = means.std(ddof=1) / np.sqrt(n_rep)
+    err_var = variances.std(ddof=1) / np.sqrt(n_rep)
+    assert abs(means.mean() - mean_ref) < max(4 * err_mean, 0.004 * mean_ref), (means.mean(), mean_ref, err_mean)
+    assert abs(variances.mean() / var_ref - 1) < 0.15, (variances.mean() / var_ref, err_var / var_ref)
+    assert abs(variances.mean() - var_ref) < 4 * err_var + 0.03 * var_ref
+    temps = 2 * kin / (nf * KB)
+    t_err = temps.mean(0).std(ddof=1) / np.sqrt(n_rep)
+    assert abs(temps.mean() - temperature) < max(4 * t_err, 0.6), (temps.mean(), t_err)
+    # the centre of mass stays at rest
+    state = sim.state
+    assert np.abs(np.bincount(state.structure_index, state.momenta[:, 0])).max() < 1e-3
+
+
+def test_berendsen_reaches_temperature_but_suppresses_fluctuations():
+    kin, sim = canonical_run("berendsen", n_replicas=2, steps=600, every=20, tau=100.0)
+    nf, kt = sim.dof[0], KB * 150.0
+    assert abs(kin.mean() / (nf * kt / 2) - 1) < 0.05
+    assert kin.var(0).mean() < 0.5 * nf * kt * kt / 2  # not canonical: documented
+
+
+def test_remove_com_and_wrap_options():
+    state = MDState.from_atoms(argon(2, rattle=0.2)).maxwell_boltzmann(150, seed=3, remove_com=False)
+    state.momenta[:] += 0.5 * state.masses[:, None]  # a drifting centre of mass
+    sim = Simulation(state, SmoothLJ(cutoff=5.5, r_on=4.5), build_integrator("langevin", dt=5, temperature=150),
+                     remove_com=False, wrap=True)
+    sim.run(200, block=100)
+    frac = np.linalg.solve(sim.state.cell[0].T, sim.state.positions[sim.state.structure_index == 0].T).T
+    assert (frac >= -1e-5).all() and (frac < 1 + 1e-5).all()
+    assert sim.dof[0] == 96
+    sim2 = Simulation(MDState.from_atoms(argon(1)).maxwell_boltzmann(150, seed=3), SmoothLJ(cutoff=5.5, r_on=4.5),
+                      build_integrator("langevin", dt=5, temperature=150), remove_com=True)
+    sim2.run(100, block=100)
+    assert np.abs(sim2.state.momenta.sum(0)).max() < 1e-3
+
+
+def test_overflow_is_detected_and_handled():
+    """A capacity far too small: the block is discarded, the list enlarged and the block rerun, with the same
+    result as a run that had enough capacity from the start."""
+    frames = argon(1, rattle=0.1)
+    ref = Simulation(MDState.from_atoms(frames).maxwell_boltzmann(100, seed=1), SmoothLJ(cutoff=5.5, r_on=4.5),
+                     build_integrator("verlet", dt=5.0), skin=0.5)
+    ref.run(100, block=50)
+    small = Simulation(MDState.from_atoms(frames).maxwell_boltzmann(100, seed=1), SmoothLJ(cutoff=5.5, r_on=4.5),
+                       build_integrator("verlet", dt=5.0), skin=0.5, capacity=20)
+    small.run(100, block=50)
+    assert small.n_resizes >= 1 and small.capacity > 20
+    np.testing.assert_allclose(small.state.positions, ref.state.positions, atol=1e-4)
+
+
+class LogWall(nn.Cell):
+    """E = Σ log(x_i), pulling atoms to x = 0: finite for x > 0, NaN once an atom crosses x = 0."""
+
+    cutoff = 3.0
+    dtype_name = "float32"
+
+    def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                  structure_index):
+        x, _, _ = ops.split(positions, 1, 1)
+        energies = ops.log(ops.squeeze(x, 1))
+        forces = ops.concat([-1.0 / x, x * 0.0, x * 0.0], 1)
+        energy = ops.unsorted_segment_sum(energies, structure_index, cell.shape[0])
+        return energy, energies, forces, cell * 0.0
+
+
+def test_nan_during_run_stops_and_keeps_last_good_frame():
+    atoms = Atoms("Ar", positions=[[2.0, 0.0, 0.0]])
+    state = MDState.from_atoms(atoms)
+    state.momenta[:] = [[-0.05 / units.fs * state.masses[0], 0, 0]]  # 0.05 Å/fs toward the wall
+    sim = Simulation(state, LogWall(), build_integrator("verlet", dt=1.0), remove_com=False)
+    frames = []
+    with pytest.raises(SimulationError, match=r"NaN or inf .* at step 3\d; .*last good frame \(step 30\)"):
+        sim.run(100, block=10, callback=lambda s: frames.append(s.state.positions.copy()))
+    assert sim.state.step == 30 and len(frames) == 3 and np.array_equal(sim.state.positions, frames[-1])
+    assert 0 < sim.state.positions[0, 0] < 2.0 and np.isfinite(sim.observables()["total_energy"]).all()
+
+
+def test_overlapping_atoms_stop_the_run():
+    atoms = Atoms("Ar2", positions=[[0, 0, 0], [3.0, 0, 0]])
+    state = MDState.from_atoms(atoms)
+    v = 0.1 / units.fs * state.masses[0]  # 0.1 Å/fs each, head on; no forces (ε = 0)
+    state.momenta[:] = [[v, 0, 0], [-v, 0, 0]]
+    sim = Simulation(state, SmoothLJ(epsilon=0.0, cutoff=5.0, r_on=4.0), build_integrator("verlet", dt=1.0))
+    with pytest.raises(SimulationError, match="closer than min_distance"):
+        sim.run(100, block=5)
+    assert sim.state.step in (5, 10)
+    with pytest.raises(SimulationError, match="atoms 0 and 1 .* closer than min_distance"):
+        Simulation(MDState.from_atoms(Atoms("Ar2", positions=[[0, 0, 0], [0.3, 0, 0]])), SmoothLJ(),
+                   build_integrator("verlet", dt=1.0))
+
+
+def test_unknown_element_for_the_model():
+    from mindsponge_mm.models import Potential, build
+
+    pot = Potential(build("schnet", elements=["H", "C", "O"], cutoff=4.0, n_features=8, n_interactions=1))
+    atoms = Atoms("NH3", positions=[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    with pytest.raises(UserError, match="atom 0 is N"):
+        Simulation(MDState.from_atoms(atoms), pot, build_integrator("verlet", dt=0.5))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(name="verlet", dt=50.0), "time step dt = 50.0 fs is out of range"),
+    (dict(name="langevin", dt=0.0), "time step dt = 0.0 fs is out of range"),
+    (dict(name="langevin", temperature=-5.0), "temperature = -5.0 K is out of range"),
+    (dict(name="bussi", temperature=1e7), "temperature = 10000000.0 K is out of range"),
+    (dict(name="langevin", tau=0.0), "tau = 0.0 fs must be > 0"),
+    (dict(name="langevn"), "unknown integrator 'langevn'; did you mean 'langevin'"),
+    (dict(name="verlet", temperature=300), "takes no parameter 'temperature'"),
+])
+def test_integrator_parameters_out_of_range(kwargs, match):
+    kwargs = dict(kwargs)
+    with pytest.raises(UserError, match=match):
+        build_integrator(kwargs.pop("name"), **kwargs)
+
+
+def test_maxwell_boltzmann_and_state_round_trip():
+    frames = argon(3)
+    state = MDState.from_atoms(frames).maxwell_boltzmann(300, seed=4)
+    np.testing.assert_allclose(state.temperature(remove_com=True), 300, rtol=1e-5)
+    assert np.abs(np.bincount(state.structure_index, state.momenta[:, 1])).max() < 1e-3
+    again = MDState.from_atoms(frames).maxwell_boltzmann(300, seed=4)
+    assert np.array_equal(state.momenta, again.momenta)
+    back = state.to_atoms()
+    assert len(back) == 3 and np.allclose(back[1].get_momenta(), state.momenta[32:64], atol=1e-6)
+    with pytest.raises(UserError, match="temperature = -1 K"):
+        state.maxwell_boltzmann(-1)
+    with pytest.raises(UserError, match="needs fully periodic"):
+        Simulation(MDState.from_atoms(Atoms("Ar2", positions=[[0, 0, 0], [3.5, 0, 0]])), SmoothLJ(),
+                   build_integrator("stochastic_cell_rescaling", dt=2.0, temperature=100, pressure=1))
+
+
+def test_missing_checkpoints():
+    with pytest.raises(UserError, match="MD checkpoint not found"):
+        Simulation.restore("/nonexistent/md.npz", SmoothLJ())
+    from mindsponge_mm.md.job import load_potential
+
+    with pytest.raises(UserError, match="checkpoint not found"):
+        load_potential("/nonexistent/model.safetensors")
+    with pytest.raises(ConfigError):
+        load_potential({"type": "lenard_jones"})
