@@ -11,7 +11,7 @@ TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "tutorials").glob("*.p
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.name for p in TUTORIALS])
 def test_tutorial_runs(path, tmp_path):
-    env = {**os.environ, "GLOG_v": "3", "XDG_CACHE_HOME": str(tmp_path)}
+    env = {**os.environ, "GLOG_v": "3", "XDG_CACHE_HOME": str(tmp_path), "MINDSPONGE_MM_TUTORIAL_QUICK": "1"}
     out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
 
