@@ -220,3 +220,65 @@ def test_missing_checkpoints():
         load_potential("/nonexistent/model.safetensors")
     with pytest.raises(ConfigError):
         load_potential({"type": "lenard_jones"})
+
+
+def _lj():
+    from mindsponge_mm.potentials import LennardJones
+
+    return LennardJones(0.0104, 3.4, 6.0, shift=True)  # Ar, shifted (continuous energy: virial = strain derivative)
+
+
+@pytest.mark.slow
+def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state():
+    """NPT ⟨V⟩ at P0 against an independent estimate: NVT pressures at five volumes give P(V) (quadratic fit),
+    hence F(V) = −∫P dV and the isobaric distribution p(V) ∝ exp(−β (F(V) + P0 V)), whose mean is ⟨V⟩."""
+    temperature, n_rep, a = 60.0, 4, 5.45  # fcc argon solid (no phase change over the volume range)
+    kt = KB * temperature
+    factors = np.array([0.92, 0.96, 1.0, 1.04, 1.08])
+    frames = []
+    for f in factors:
+        for atoms in argon(n_rep, a=a * f ** (1 / 3), rattle=0.05, seed=20):
+            frames.append(atoms)
+    nvt = Simulation(MDState.from_atoms(frames).maxwell_boltzmann(temperature, seed=1), _lj(),
+                     build_integrator("langevin", dt=8.0, temperature=temperature, tau=200.0), skin=0.6, seed=2)
+    nvt.run(300, block=300)
+    trace = []
+    nvt.run(1500, block=10, callback=lambda s: trace.append(np.trace(s.stress_np, axis1=1, axis2=2)))
+    n_atoms = 32
+    volumes = nvt.state.volume().reshape(5, n_rep)[:, 0]
+    virial = -np.array(trace).mean(0).reshape(5, n_rep).mean(1) / 3  # eV/Å³
+    pressure = n_atoms * kt / volumes + virial  # ideal term N k T / V: positions of N atoms range over V
+    fit = np.polyfit(volumes, pressure, 2)
+    v0 = volumes[2]
+    p0 = np.polyval(fit, v0)
+    grid = np.linspace(volumes[0], volumes[-1], 2001)
+    free = -np.array([np.polyval(np.polyint(fit), v) for v in grid])  # F(V) up to a constant
+    weight = np.exp(-(free + p0 * grid - (free + p0 * grid).min()) / kt)
+    v_ref = (grid * weight).sum() / weight.sum()
+    assert weight[0] < 1e-2 * weight.max() and weight[-1] < 1e-2 * weight.max()  # the range covers p(V)
+
+    npt = Simulation(MDState.from_atoms(argon(8, a=a, rattle=0.05, seed=40)).maxwell_boltzmann(temperature, seed=3),
+                     _lj(), build_integrator("stochastic_cell_rescaling", dt=8.0, temperature=temperature, tau=200.0,
+                                             pressure=p0 / units.bar, barostat_tau=400.0, compressibility=1e-4),
+                     skin=0.6, seed=4)
+    npt.run(500, block=500)
+    vols = []
+    npt.run(3000, block=10, callback=lambda s: vols.append(s.state.volume()))
+    vols = np.array(vols)
+    per_replica = vols.mean(0)
+    err = per_replica.std(ddof=1) / np.sqrt(len(per_replica))
+    print(f"P0 {p0 / units.bar:.1f} bar, <V>_NPT {vols.mean():.2f} ± {err:.2f} Å³, reference {v_ref:.2f} Å³, "
+          f"std V NPT {vols.std():.2f} ref {np.sqrt((grid**2 * weight).sum() / weight.sum() - v_ref**2):.2f}")
+    assert abs(vols.mean() - v_ref) < max(4 * err, 0.005 * v_ref), (vols.mean(), v_ref, err)
+    ref_std = np.sqrt((grid**2 * weight).sum() / weight.sum() - v_ref**2)
+    assert abs(vols.std() / ref_std - 1) < 0.2, (vols.std(), ref_std)  # the fluctuations are isobaric too
+
+
+def test_berendsen_barostat_relaxes_towards_the_target_pressure():
+    sim = Simulation(MDState.from_atoms(argon(2, a=5.8, rattle=0.1)).maxwell_boltzmann(150, seed=1), _lj(),
+                     build_integrator("berendsen_npt", dt=8.0, temperature=150, tau=100.0, pressure=2000.0,
+                                      barostat_tau=200.0, compressibility=2e-4), skin=0.6)
+    start = sim.observables()["pressure"].mean()
+    pressures = []
+    sim.run(600, block=20, callback=lambda s: pressures.append(s.observables()["pressure"].mean()))
+    assert abs(np.mean(pressures[-10:]) - 2000.0) < 0.3 * abs(start - 2000.0), (start, pressures[-10:])
