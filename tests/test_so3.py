@@ -343,6 +343,12 @@ def test_tensor_product_uvu():
         ref = np.einsum("eu,ijk,eui,ej->euk", w[:, off : off + u], c, a, x2[:, s2[i2]])
         assert np.abs(out[:, so[j]] - ref.reshape(e, -1)).max() < 1e-13
         off += u
+    # the memory-saving fused form (weights per group, edges summed before the path split)
+    index = np.array([0, 2, 2, 1, 0, 3, 2], np.int32)
+    fused = tp.scatter_nodes(t64(x1), t64(x2), t64(w), ms.Tensor(index), 4).asnumpy()
+    summed = np.zeros((4, out.shape[1]))
+    np.add.at(summed, index, out)
+    assert np.abs(fused - summed).max() < 1e-13
 
 
 def test_gate():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from mindspore import nn, ops
 
-from ..nn import MLP, BesselBasis, Dense, PolynomialEnvelope, safe_norm, scatter_sum
+from ..nn import MLP, BesselBasis, Dense, PolynomialEnvelope, safe_norm
 from ..so3 import EquivariantLinear, Irreps, SphericalHarmonics, SymmetricContraction, TensorProductUVU
 from .base import AtomisticModel
 from .registry import register
@@ -48,8 +48,10 @@ class MACELayer(nn.Cell):
 
     def construct(self, h, species, sh, radial_features, idx_i, idx_j, n_atoms: int):
         h_up = self.linear_up(h)
-        messages = self.tp(ops.gather(h_up, idx_j, 0), sh, self.radial(radial_features))
-        a = self.linear_a(scatter_sum(messages, idx_i, n_atoms) * self.inv_avg)
+        # the convolution summed over neighbors; scatter_nodes applies the path weights and sums the
+        # edges before splitting into paths, which keeps the per-edge memory down (large cells)
+        summed = self.tp.scatter_nodes(ops.gather(h_up, idx_j, 0), sh, self.radial(radial_features), idx_i, n_atoms)
+        a = self.linear_a(summed * self.inv_avg)
         out = self.linear_out(self.product(a, species))
         if self.residual:
             out = out + self.skip(h)

@@ -293,6 +293,48 @@ class TensorProductUVU(nn.Cell):
             for t, item in enumerate(grp[6]):
                 src[item[4]] = (g, t)
         self._out_src = [src[j] for j in range(self._n_out)]
+        # for scatter_nodes: the weights of group g as [n_g paths, S_g] 0/1 expansion (paths are
+        # contiguous in w and grouped by i1 in instruction order)
+        self._w_group_sections = []
+        self._w_expand = []
+        for _, _, u, _, _, sg, items in self._groups:
+            self._w_group_sections.append(u * len(items))
+            m = np.zeros((len(items), sg))
+            for t, (_, off, d3, _, _) in enumerate(items):
+                m[t, off:off + d3] = 1.0
+            self._w_expand.append(_const(m, dtype))
+        order = sorted(range(len(paths)), key=lambda k: k)
+        self._groups_contiguous = [k for g in self._groups for k in (it[0] for it in g[6])] == order
+
+    def scatter_nodes(self, x1, x2, weights, index, n_nodes: int):
+        """``Σ_{e: index[e] = n} construct(x1, x2, weights)[e]`` -> ``[n_nodes, irreps_out.dim]``.
+
+        The same numbers as scattering :meth:`construct`'s output, with less memory: the per-edge
+        weights are applied per node entry group and the edges are summed before the output is
+        split into paths and reordered (those steps then act on nodes, not edges). ``x1 [E, ...]``,
+        ``x2 [E, ...]``, ``weights [E, weight_numel]``, ``index [E]`` int32.
+        """
+        if not self._groups_contiguous:
+            return ops.unsorted_segment_sum(self.construct(x1, x2, weights), index, n_nodes)
+        e = x1.shape[0]
+        y = ops.matmul(x2, self._K)
+        x1_parts = ops.split(x1, self._x1_sections, 1)
+        y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
+        w_groups = ops.split(weights, self._w_group_sections, 1)
+        node_parts = []
+        for g, (_, _, u, d1, _, sg, items) in enumerate(self._groups):
+            yg = ops.reshape(y_parts[g], (e, d1, sg))
+            z = ops.bmm(ops.reshape(x1_parts[self._group_entries[g]], (e, u, d1)), yg)  # [E, u, S_g]
+            wg = ops.transpose(ops.reshape(w_groups[g], (e, len(items), u)), (0, 2, 1))  # [E, u, n_g]
+            w_exp = ops.reshape(ops.matmul(ops.reshape(wg, (e * u, len(items))), self._w_expand[g]), (e, u, sg))
+            summed = ops.unsorted_segment_sum(ops.reshape(z * w_exp, (e, u * sg)), index, n_nodes)
+            node_parts.append(ops.split(ops.reshape(summed, (n_nodes, u, sg)), [item[2] for item in items], 2))
+        blocks = []
+        for j in range(self._n_out):
+            g, t = self._out_src[j]
+            u, d3 = self._groups[g][2], self._groups[g][6][t][2]
+            blocks.append(ops.reshape(node_parts[g][t], (n_nodes, u * d3)))
+        return ops.concat(blocks, 1) if len(blocks) > 1 else blocks[0]
 
     def construct(self, x1, x2, weights):
         x1, lead = _flatten_leading(x1, self.irreps_node.dim)
