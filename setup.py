@@ -38,6 +38,7 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "cma>=3.3",  # CMA-ES in the latent space of the generative model
     ],
     extras_require={
         "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3"],  # tblite: the reference-data tests

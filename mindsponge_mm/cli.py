@@ -60,6 +60,43 @@ def cmd_export(args) -> None:
     export(args.run_dir, args.format, args.out)
 
 
+def cmd_md(args) -> None:
+    from .config import load_config
+    from .jobs import md
+
+    config = load_config(args.config, args.overrides)
+    if config.get("md") is None:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{args.config}: no md section; see configs/md_lj.yaml for an example")
+    md(config)
+
+
+def _generate_config(args) -> dict:
+    from .config import load_config
+    from .generative.job import GENERATE_SCHEMA
+
+    return load_config(args.config, args.overrides, schema=GENERATE_SCHEMA)
+
+
+def cmd_generate_train(args) -> None:
+    from .generative.job import train
+
+    train(_generate_config(args))
+
+
+def cmd_generate_sample(args) -> None:
+    from .generative.job import sample
+
+    sample(_generate_config(args), args.seed_smiles)
+
+
+def cmd_generate_optimize(args) -> None:
+    from .generative.job import optimize
+
+    optimize(_generate_config(args))
+
+
 def cmd_data_info(args) -> None:
     from .data import AtomsDataset
 
@@ -109,6 +146,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="mindir", help="mindir")
     p.add_argument("--out", help="output .mindir (default: RUN_DIR/export/potential.mindir)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("md", help="molecular dynamics from a YAML config (md section)")
+    p.add_argument("config", help="YAML file, e.g. configs/md_lj.yaml")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. md.steps=2000")
+    p.set_defaults(func=cmd_md)
+
+    gen = sub.add_parser("generate", help="latent generative model of SMILES: train, sample, optimize")
+    gsub = gen.add_subparsers(dest="generate_command", required=True)
+    p = gsub.add_parser("train", help="train the latent model on a SMILES corpus")
+    p.add_argument("config", help="YAML file, e.g. configs/generate.yaml")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    p.set_defaults(func=cmd_generate_train)
+    p = gsub.add_parser("sample", help="decode molecules around seed molecules")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--seed-smiles", nargs="+", required=True, metavar="SMILES", help="seed molecule(s)")
+    p.set_defaults(func=cmd_generate_sample)
+    p = gsub.add_parser("optimize", help="CMA-ES in latent space on a score (QED, logP, similarity, physics)")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=cmd_generate_optimize)
 
     data = sub.add_parser("data", help="inspect, convert and generate datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)

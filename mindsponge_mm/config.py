@@ -260,5 +260,14 @@ EVALUATE_SCHEMA = {
     "split": Field(str, "test", choices=("train", "val", "test", "all")),
 }
 
+def validate_md_section(values, source: str, prefix: str) -> dict | None:
+    """The optional ``md`` section (schema: :data:`mindsponge_mm.md.job.MD_SCHEMA`); absent -> None."""
+    if values is None:
+        return None
+    from .md.job import MD_SCHEMA
+
+    return _validate_mapping(values, MD_SCHEMA, source, prefix)
+
+
 JOB_SCHEMA = {"run": RUN_SCHEMA, "data": DATA_SCHEMA, "model": validate_model_section,
-              "training": TRAINING_SCHEMA, "evaluate": EVALUATE_SCHEMA}
+              "training": TRAINING_SCHEMA, "evaluate": EVALUATE_SCHEMA, "md": validate_md_section}

@@ -246,4 +246,19 @@ def run(config: dict, log: Log = print) -> dict:
         split_name = config["evaluate"]["split"]
         result["evaluation"] = evaluate(out_dir, config["data"]["path"], split_name, config["data"]["batch_size"],
                                         log=log)
+        if config.get("md") is not None:
+            result["md"] = md(config, log=log, trained=out_dir / "checkpoints" / "best.safetensors")
     return result
+
+
+def md(config: dict, log: Log = print, trained: Path | None = None) -> dict:
+    """The ``md`` section of ``config``; ``potential: trained`` means the run's best checkpoint."""
+    from .md.job import run_md
+
+    section = dict(config["md"])
+    if section["potential"] == "trained":
+        if trained is None:
+            raise ConfigError("md.potential: trained needs a training stage in the same config; give a checkpoint "
+                              "path or a classical potential instead")
+        section["potential"] = str(trained)
+    return run_md({"run": config["run"], "md": section}, log=log)
