@@ -249,3 +249,32 @@ def test_mindir_export_gives_the_same_numbers(full_run, tmp_path):
     np.testing.assert_allclose(got[2].asnumpy(), want["forces"], rtol=1e-5, atol=1e-6)
     with pytest.raises(UserError, match="not supported"):
         export(run, "onnx")
+
+
+def test_stress_loss_weight_gradient_matches_finite_differences(copper_frames):
+    """The stress term needs the weight gradient of ∂E/∂ε (double backward through the strain)."""
+    model = build("schnet", elements=["Cu"], cutoff=4.0, n_features=8, n_interactions=1, n_rbf=8, dtype="float64",
+                  seed=2)
+    potential = Potential(model)
+    frames = [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": a.cell[:], "pbc": a.pbc,
+               "energy": a.get_potential_energy(), "forces": a.get_forces(),
+               "stress": a.get_stress(voigt=False)} for a in copper_frames[4:6]]
+    batch = collate(frames, 4.0, properties=["energy", "forces", "stress"], dtype="float64")
+    loss = PotentialLoss(potential, (0.0, 0.0, 1.0))
+    inputs = loss_inputs(potential, batch)
+    weights = list(model.trainable_params())
+    _, grads = ms.jit(ms.value_and_grad(loss, None, weights))(*inputs)
+    loss_at = ms.jit(loss.construct)
+    assert max(float(np.abs(g.asnumpy()).max()) for g in grads) > 1e-6  # the stress term does reach the weights
+    rng = np.random.default_rng(1)
+    for p, g in list(zip(weights, grads))[:4]:
+        flat = p.asnumpy().reshape(-1).copy()
+        k = int(rng.integers(flat.size))
+        values = []
+        for sign in (1, -1):
+            moved = flat.copy()
+            moved[k] += sign * 1e-5
+            p.copy_(ms.Tensor(moved.reshape(p.shape)))
+            values.append(float(loss_at(*inputs).asnumpy()))
+        p.copy_(ms.Tensor(flat.reshape(p.shape)))
+        assert g.asnumpy().reshape(-1)[k] == pytest.approx((values[0] - values[1]) / 2e-5, rel=1e-5, abs=1e-12)
