@@ -51,6 +51,30 @@ def test_tokenizer_tokens_and_errors():
     assert (tok.encode_batch(["C", "CCO"])[0, 3:] == PAD_ID).all()
 
 
+def test_syntax_mask_accepts_the_corpus_and_blocks_broken_smiles():
+    from mindsponge_mm.generative.grammar import SyntaxMask
+
+    corpus = load_corpus(DEFAULT_CORPUS)[:600]
+    tok = Tokenizer.build(corpus)
+
+    def violations(smiles):
+        mask, bad = SyntaxMask(tok, 1), []
+        for t in tokenize(smiles):
+            i = tok.index[t]
+            if not mask.mask()[0, i]:
+                bad.append(t)
+            mask.update(np.array([i]), np.array([True]))
+        return bad, bool(mask.mask()[0, EOS_ID])
+
+    assert all(violations(s) == ([], True) for s in corpus if tok.fits(s) and ">" not in s)
+    assert violations("CC)C")[0] == [")"]
+    assert violations("CC(C")[1] is False and violations("c1ccc")[1] is False  # cannot end open
+    assert violations("C11")[0] == ["1"]  # a bond of an atom to itself
+    assert violations("C1C1")[0] == ["1"]  # a second bond between the same two atoms
+    assert violations("C12CC12")[0] == ["2"]
+    assert violations("C(=O)O") == ([], True) and violations("(C")[0] == ["("]
+
+
 def test_corpus_files(tmp_path):
     smi = tmp_path / "a.smi"
     smi.write_text("SMILES name\nOCC x\nnot_a_smiles y\nCCO z\nc1ccccc1.Cl w\n")
@@ -119,6 +143,22 @@ def test_physics_score_with_an_ase_calculator():
     assert obj(["CCS"])[0] == obj.invalid_score and np.isfinite(obj(["CCO"])[0])
     # without an element list, the calculator's own failure is caught
     assert not PhysicsScore(EMT(), n_conformers=1, steps=5)("CCS")["scorable"]
+
+
+@pytest.mark.slow
+def test_physics_score_with_a_potential():
+    pytest.importorskip("mindsponge_mm.interfaces.ase")
+    from mindsponge_mm.models import Potential, build
+
+    pot = Potential(build("schnet", elements=[1, 6, 7, 8], cutoff=4.0, n_features=16, n_interactions=1))
+    score = PhysicsScore(pot, n_conformers=2, steps=10, fmax=0.1, metric="energy_per_atom")
+    ok = score("CCO")
+    assert ok["scorable"] and ok["score"] == pytest.approx(-ok["energy_per_atom"])
+    assert ok["relaxation_per_atom"] >= -1e-6  # FIRE does not raise the energy
+    bad = score("CC[Si](C)(C)C")
+    assert not bad["scorable"] and "Si" in bad["reason"]
+    with pytest.raises(UserError):
+        PhysicsScore(pot, metric="beauty")
 
 
 # ---------------------------------------------------------------- CMA-ES

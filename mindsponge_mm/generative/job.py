@@ -42,12 +42,13 @@ GENERATE_SCHEMA = {
         "buckets": Field(list, [32, 64, 128], doc="padded lengths; one compiled training step per bucket"),
     },
     "train": {
-        "epochs": Field(int, 20, minimum=1), "batch_size": Field(int, 64, minimum=1),
-        "lr": Field(float, 1e-3, exclusive_minimum=0.0), "warmup": Field(int, 100, minimum=0),
+        "epochs": Field(int, 30, minimum=1), "batch_size": Field(int, 64, minimum=1),
+        "lr": Field(float, 2e-3, exclusive_minimum=0.0), "warmup": Field(int, 200, minimum=0),
         "noise_std": Field(float, 0.1, minimum=0.0, doc="posterior width of the MIM objective"),
         "prior_weight": Field(float, 0.1, minimum=0.0, doc="weight of -log P(z)"),
         "clip": Field(float, 1.0, exclusive_minimum=0.0, doc="global gradient-norm clip"),
-        "eval_every": Field(int, 5, minimum=1, doc="epochs between validation reconstructions"),
+        "token_dropout": Field(float, 0.1, minimum=0.0, maximum=0.9, doc="decoder inputs replaced by UNK (word dropout)"),
+        "eval_every": Field(int, 10, minimum=1, doc="epochs between validation reconstructions"),
         "n_eval": Field(int, 100, minimum=0, doc="held-out molecules reconstructed for validation"),
     },
     "sample": {
@@ -159,7 +160,8 @@ def train(config: dict, log: Callable[[str], None] = print) -> dict:
     mim = MolMIM.create(tokenizer, buckets, **hp)
     t = config["train"]
     rows = fit(mim, train_set, held, epochs=t["epochs"], batch_size=t["batch_size"], lr=t["lr"], warmup=t["warmup"],
-               noise_std=t["noise_std"], prior_weight=t["prior_weight"], clip=t["clip"], eval_every=t["eval_every"],
+               noise_std=t["noise_std"], prior_weight=t["prior_weight"], clip=t["clip"],
+               token_dropout=t["token_dropout"], eval_every=t["eval_every"],
                n_eval=t["n_eval"], seed=config["run"]["seed"], out_dir=out, log=log)
     rec = reconstruction(held, mim.reconstruct(held)) if held else {}
     write_text_atomic(out / "reconstruction.json", json.dumps(rec, indent=1))

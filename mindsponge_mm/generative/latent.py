@@ -17,6 +17,7 @@ from .. import __version__
 from ..errors import UserError
 from ..interfaces.rdkit import canonical_smiles
 from ..io_utils import atomic_path
+from .grammar import SyntaxMask
 from .model import LatentModel, causal_bias
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
@@ -92,7 +93,7 @@ class MolMIM:
             ids = np.concatenate([ids, np.full((ids.shape[0], need - ids.shape[1]), PAD_ID, np.int32)], 1)
         return ids
 
-    def _decode_chunk(self, codes: np.ndarray, beam_width: int) -> list[str]:
+    def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool) -> list[str]:
         n, w = len(codes), int(beam_width)
         rows = _row_bucket(n * w, max(self.chunk, n * w))
         z = np.zeros((rows, self.code_size), np.float32)
@@ -105,9 +106,12 @@ class MolMIM:
         done[n * w:] = True
         lengths = np.ones(rows)
         max_len = self.tokenizer.max_length
+        syntax = SyntaxMask(self.tokenizer, rows) if constrained else None
         for t in range(max_len - 1):
             ids = self._grow(ids, t)
             logp = self._log_probs(z, ids, t)
+            if syntax is not None:
+                logp = np.where(syntax.mask(), logp, -np.inf)
             if w == 1:
                 nxt = logp.argmax(-1).astype(np.int32)
                 nxt[done] = PAD_ID
@@ -121,8 +125,12 @@ class MolMIM:
                 nxt[: n * w] = (best % logp.shape[1]).reshape(-1)
                 keep = np.r_[origin, np.arange(n * w, rows)]
                 ids, done, lengths = ids[keep], done[keep], lengths[keep]
+                if syntax is not None:
+                    syntax.reorder(keep)
                 score[: n * w] = cand[np.arange(n)[:, None], best].reshape(-1)
             ids[:, t + 1] = nxt
+            if syntax is not None:
+                syntax.update(nxt, ~done)
             lengths += ~done
             done |= nxt == EOS_ID
             if done.all():
@@ -133,18 +141,22 @@ class MolMIM:
             ids = ids[pick]
         return [self.tokenizer.decode(row) for row in ids[:n]]
 
-    def decode(self, codes: np.ndarray, beam_width: int = 1) -> list[str]:
-        """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1."""
+    def decode(self, codes: np.ndarray, beam_width: int = 1, constrained: bool = True) -> list[str]:
+        """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1.
+
+        ``constrained``: mask tokens that break SMILES syntax (unbalanced branches, unclosed rings;
+        see :mod:`.grammar`). Valence and aromaticity errors remain possible.
+        """
         codes = np.asarray(codes, np.float32).reshape(-1, self.code_size)
         per = max(1, self.chunk // max(1, beam_width))
         out = []
         for start in range(0, len(codes), per):
-            out += self._decode_chunk(codes[start: start + per], beam_width)
+            out += self._decode_chunk(codes[start: start + per], beam_width, constrained)
         return out
 
-    def reconstruct(self, smiles: Sequence[str], beam_width: int = 1) -> list[str]:
+    def reconstruct(self, smiles: Sequence[str], beam_width: int = 1, constrained: bool = True) -> list[str]:
         """decode(encode(smiles)): raw decoded strings."""
-        return self.decode(self.encode(smiles), beam_width)
+        return self.decode(self.encode(smiles), beam_width, constrained)
 
     def sample(self, seed: str, n: int = 10, radius: float = 1.0, beam_width: int = 1, rng_seed: int = 0,
                unique: bool = True) -> list[str]:

@@ -12,6 +12,8 @@ K ``n_latents``, z ``latent_dim``; the latent code of a molecule is a flat vecto
   q(z|x) = N(mu(x), noise_std²): token cross-entropy of x given z = mu + noise_std·eps plus
   ``prior_weight`` · ½|z|² / (K z) (the -log P(z) term of MIM with P = N(0, I); -log q is a
   constant for fixed width). Codes within ~noise_std of mu(x) are trained to decode to x.
+  Decoder inputs are replaced by UNK where ``keep`` is 0 (word dropout, so that the decoder
+  has to read the code rather than only the previous tokens).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from .tokenizer import PAD_ID
+from .tokenizer import PAD_ID, UNK_ID
 
 NEG_INF = -1.0e9
 
@@ -174,7 +176,10 @@ def causal_bias(length: int) -> ms.Tensor:
 
 
 class MIMLoss(nn.Cell):
-    """Mean token cross-entropy + prior_weight · mean ½|z|²/(K z).  ids [B, L], eps [B, K*z], causal [L-1, L-1]."""
+    """Mean token cross-entropy + prior_weight · mean ½|z|²/(K z).
+
+    ids int32 [B, L], eps [B, K*z] standard normal, keep int32 [B, L-1] (0: feed UNK), causal [L-1, L-1].
+    """
 
     def __init__(self, model: LatentModel, noise_std: float = 0.1, prior_weight: float = 0.1):
         super().__init__()
@@ -182,11 +187,12 @@ class MIMLoss(nn.Cell):
         self.noise_std = float(noise_std)
         self.prior_weight = float(prior_weight)
 
-    def construct(self, ids, eps, causal):
+    def construct(self, ids, eps, keep, causal):
         mu = self.model.encode(ids)
         z = mu + self.noise_std * eps
         n = ids.shape[1]
         inputs, targets = ids[:, : n - 1], ids[:, 1:]
+        inputs = inputs * keep + UNK_ID * (1 - keep)
         logp = ops.log_softmax(self.model.decode(z, inputs, causal), -1)
         onehot = ops.one_hot(targets, logp.shape[-1], ops.ones((), ms.float32), ops.zeros((), ms.float32))
         nll = -(logp * onehot).sum(-1)
@@ -194,18 +200,3 @@ class MIMLoss(nn.Cell):
         ce = (nll * mask).sum() / ops.maximum(mask.sum(), 1.0)
         prior = 0.5 * (z * z).mean()
         return ce + self.prior_weight * prior
-
-
-class TrainStep(nn.Cell):
-    """loss = step(ids, eps, causal): value_and_grad of :class:`MIMLoss` and an Adam update."""
-
-    def __init__(self, loss: MIMLoss, optimizer: nn.Optimizer):
-        super().__init__()
-        self.loss = loss
-        self.optimizer = optimizer
-        self.grad_fn = ms.value_and_grad(self.loss, None, optimizer.parameters)
-
-    def construct(self, ids, eps, causal):
-        value, grads = self.grad_fn(ids, eps, causal)
-        self.optimizer(grads)
-        return value

@@ -19,15 +19,15 @@ from .model import MIMLoss
 
 
 class _Step(nn.Cell):
-    """loss = step(ids [B, L], eps [B, D], causal [L-1, L-1]): gradients clipped to global norm ``clip``."""
+    """loss = step(ids [B, L], eps [B, D], keep [B, L-1], causal [L-1, L-1]): gradients clipped to norm ``clip``."""
 
     def __init__(self, loss: MIMLoss, optimizer: nn.Optimizer, clip: float):
         super().__init__()
         self.loss, self.optimizer, self.clip = loss, optimizer, float(clip)
         self.grad_fn = ms.value_and_grad(self.loss, None, optimizer.parameters)
 
-    def construct(self, ids, eps, causal):
-        value, grads = self.grad_fn(ids, eps, causal)
+    def construct(self, ids, eps, keep, causal):
+        value, grads = self.grad_fn(ids, eps, keep, causal)
         grads = ops.clip_by_global_norm(grads, self.clip)
         self.optimizer(grads)
         return value
@@ -94,12 +94,14 @@ def plot_curve(rows: list[dict], path: Path) -> None:
 
 def fit(mim: MolMIM, train: Sequence[str], val: Sequence[str] = (), *, epochs: int = 10, batch_size: int = 64,
         lr: float = 1e-3, warmup: int = 100, noise_std: float = 0.1, prior_weight: float = 0.1, clip: float = 1.0,
+        token_dropout: float = 0.0,
         eval_every: int = 5, n_eval: int = 100, seed: int = 0, out_dir: str | Path | None = None,
         log: Callable[[str], None] = print, progress: bool = True) -> list[dict]:
     """Train ``mim`` in place on canonical SMILES ``train``; returns one metrics row per epoch.
 
     With ``out_dir``: ``model.safetensors`` after every epoch, ``metrics.csv`` and ``learning_curve.png``.
     Validation is the exact greedy reconstruction rate of up to ``n_eval`` molecules of ``val``.
+    ``token_dropout``: the fraction of decoder input tokens replaced by UNK (word dropout).
     """
     from tqdm import tqdm
 
@@ -121,7 +123,10 @@ def fit(mim: MolMIM, train: Sequence[str], val: Sequence[str] = (), *, epochs: i
         with tqdm(batches, desc=f"epoch {epoch}/{epochs}", unit="step", disable=disable, leave=False) as bar:
             for ids in bar:
                 eps = rng.standard_normal((ids.shape[0], mim.code_size)).astype(np.float32)
-                loss = float(jitted(ms.Tensor(ids), ms.Tensor(eps), mim.causal(ids.shape[1] - 1)).asnumpy())
+                keep = (rng.random((ids.shape[0], ids.shape[1] - 1)) >= token_dropout).astype(np.int32)
+                keep[:, 0] = 1  # BOS
+                loss = float(jitted(ms.Tensor(ids), ms.Tensor(eps), ms.Tensor(keep),
+                                    mim.causal(ids.shape[1] - 1)).asnumpy())
                 losses.append(loss)
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         row = {"epoch": epoch, "step": epoch * per_epoch, "train_loss": float(np.mean(losses)), "val_exact": "",

@@ -1,0 +1,108 @@
+"""Syntax constraints for SMILES decoding: balanced branches and closed rings.
+
+:class:`SyntaxMask` tracks, for each row being decoded, the branch depth, the open ring-closure
+labels and the class of the previous token, and masks the next tokens that would make the string
+unparseable: ``)`` without an open branch, ``(``/ring labels/bonds in the wrong place, a ring
+label that would bond an atom to itself or repeat a ring bond between two atoms, and EOS while a
+branch or ring is still open. It does not check valences or aromaticity (RDKit does).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
+
+START, ATOM, RING, BOND, OPEN, CLOSE, DOT, OTHER = range(8)
+_BONDS = {"-", "=", "#", ":", "/", "\\", "~"}
+
+
+def token_classes(tokenizer: Tokenizer) -> np.ndarray:
+    """int [V]: the syntactic class of every token."""
+    out = np.full(len(tokenizer), OTHER, np.int64)
+    for i, t in enumerate(tokenizer.tokens):
+        if i in (PAD_ID, BOS_ID, EOS_ID, UNK_ID):
+            continue
+        if t.startswith("[") or t[0].isalpha() or t == "*":
+            out[i] = ATOM
+        elif t.isdigit() or t.startswith("%"):
+            out[i] = RING
+        elif t in _BONDS:
+            out[i] = BOND
+        elif t == "(":
+            out[i] = OPEN
+        elif t == ")":
+            out[i] = CLOSE
+        elif t == ".":
+            out[i] = DOT
+    return out
+
+
+class SyntaxMask:
+    """Per-row SMILES syntax state for ``rows`` sequences; ``mask()`` -> bool [rows, V] of allowed tokens."""
+
+    def __init__(self, tokenizer: Tokenizer, rows: int):
+        self.cls = token_classes(tokenizer)
+        self.ring_ids = np.flatnonzero(self.cls == RING)
+        self.ring_col = {int(t): k for k, t in enumerate(self.ring_ids)}
+        self.depth = np.zeros(rows, np.int64)
+        self.rings = np.zeros((rows, len(self.ring_ids)), bool)
+        self.prev = np.full(rows, START, np.int64)
+        self.atom = np.full(rows, -1, np.int64)  # index of the current atom
+        self.open_at = np.zeros((rows, len(self.ring_ids)), np.int64)  # atom where each open label started
+        self.bonded_here = np.zeros((rows, tokenizer.max_length + 1), bool)  # bond partners of the current atom
+        self.anchor = np.full(rows, -1, np.int64)  # the atom the next atom bonds to
+        self.stack = np.full((rows, tokenizer.max_length + 1), -1, np.int64)  # branch anchors
+
+    def reorder(self, index: np.ndarray) -> None:
+        for name in ("depth", "rings", "prev", "atom", "open_at", "bonded_here", "anchor", "stack"):
+            setattr(self, name, getattr(self, name)[index])
+
+    def mask(self) -> np.ndarray:
+        cls, prev = self.cls[None, :], self.prev[:, None]
+        after_atomish = np.isin(prev, (ATOM, RING, CLOSE))
+        allowed = np.ones((len(self.prev), len(self.cls)), bool)
+        allowed &= ~(cls == OTHER) | (np.arange(len(self.cls)) == EOS_ID)[None, :]
+        allowed &= (cls != RING) | np.isin(prev, (ATOM, RING, BOND))
+        allowed &= (cls != BOND) | after_atomish | (prev == OPEN)
+        allowed &= (cls != OPEN) | after_atomish
+        allowed &= (cls != CLOSE) | (after_atomish & (self.depth[:, None] > 0))
+        allowed &= (cls != DOT) | (after_atomish & (self.depth[:, None] == 0))
+        # after a bond, only a ring label that closes an open ring
+        if len(self.ring_ids):
+            ring_ok = ~((prev == BOND) & ~self.rings)  # [rows, n_rings]
+            partner_taken = np.take_along_axis(self.bonded_here, self.open_at, 1) | (self.open_at == self.atom[:, None])
+            ring_ok &= ~(self.rings & partner_taken)
+            allowed[:, self.ring_ids] &= ring_ok
+        can_end = after_atomish[:, 0] & (self.depth == 0) & ~self.rings.any(1)
+        allowed[:, EOS_ID] = can_end
+        allowed[:, PAD_ID] = False
+        allowed[:, BOS_ID] = False
+        allowed[:, UNK_ID] = False
+        return allowed
+
+    def update(self, tokens: np.ndarray, active: np.ndarray) -> None:
+        """Advance rows where ``active`` with the chosen ``tokens`` [rows]."""
+        c = self.cls[tokens]
+        rows = np.arange(len(tokens))
+        opening, closing = active & (c == OPEN), active & (c == CLOSE)
+        self.stack[rows[opening], self.depth[opening]] = self.anchor[opening]
+        self.depth += opening
+        self.depth -= closing
+        self.anchor[closing] = self.stack[rows[closing], self.depth[closing]]
+        self.anchor[active & (c == DOT)] = -1
+        new_atom = active & (c == ATOM)
+        self.atom += new_atom
+        self.bonded_here[new_atom] = False
+        chained = new_atom & (self.anchor >= 0)
+        self.bonded_here[rows[chained], self.anchor[chained]] = True  # the chain bond to the previous atom
+        self.anchor[new_atom] = self.atom[new_atom]
+        for r in np.flatnonzero(active & (c == RING)):
+            k = self.ring_col[int(tokens[r])]
+            if self.rings[r, k]:  # closing: remember the partner
+                self.bonded_here[r, self.open_at[r, k]] = True
+                self.rings[r, k] = False
+            else:
+                self.rings[r, k] = True
+                self.open_at[r, k] = self.atom[r]
+                self.bonded_here[r, self.atom[r]] = True  # opening twice on one atom is fine, closing onto it is not
+        self.prev = np.where(active & (tokens != EOS_ID), c, self.prev)
