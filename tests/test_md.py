@@ -19,22 +19,26 @@ def nve_energies(dt, steps, every, dtype="float64", seed=0):
     return np.array(out), sim
 
 
+@pytest.mark.slow
 def test_nve_energy_drift_over_10k_steps():
     """32 Ar atoms (smooth switched LJ, float64), dt 5 fs, 10k steps (50 ps)."""
     energies, sim = nve_energies(5.0, 10_000, 500)
     n = len(sim.state.positions)
     kin = sim.observables()["kinetic_energy"][0]
     drift = np.abs(energies - energies[0]).max() / n
-    assert drift < 2e-5, drift  # eV/atom over 50 ps (kinetic energy is ~8e-3 eV/atom)
+    print(f"NVE 10k steps: max |E - E0| = {drift:.2e} eV/atom")
+    assert drift < 1e-5, drift  # eV/atom over 50 ps (measured 1.4e-6; kinetic energy is ~8e-3 eV/atom)
     assert kin > 0.1 * n * 1.5 * KB * 60  # it is moving
     assert sim.state.step == 10_000 and np.isclose(sim.state.time, 50_000.0)
 
 
+@pytest.mark.slow
 def test_nve_fluctuations_scale_as_dt_squared():
     """Verlet conserves a shadow Hamiltonian: the RMS fluctuation of E_total scales as dt²."""
     e1, _ = nve_energies(6.0, 1000, 5)
     e2, _ = nve_energies(3.0, 2000, 10)  # same times
     ratio = e1.std() / e2.std()
+    print(f"std(E_total) dt 6 fs / dt 3 fs = {ratio:.2f}")
     assert 3.2 < ratio < 4.8, ratio
 
 
@@ -57,10 +61,10 @@ def test_nve_bundled_ethanol_small_schnet():
     assert kin > 0
 
 
-def canonical_run(name, n_replicas=8, steps=2400, every=20, equilibrate=400, temperature=150.0, **kw):
+def canonical_run(name, n_replicas=8, steps=3200, every=20, equilibrate=500, temperature=150.0, dt=5.0, **kw):
     frames = argon(n_replicas, a=5.8, rattle=0.2)
     state = MDState.from_atoms(frames).maxwell_boltzmann(temperature * 0.5, seed=5)  # start away from T
-    integ = build_integrator(name, dt=8.0, temperature=temperature, tau=kw.pop("tau", 200.0), **kw)
+    integ = build_integrator(name, dt=dt, temperature=temperature, tau=kw.pop("tau", 200.0), **kw)
     sim = Simulation(state, SmoothLJ(cutoff=5.5, r_on=4.5), integ, skin=0.6, seed=11)
     sim.run(equilibrate, block=equilibrate)
     samples = []
@@ -86,12 +90,36 @@ def test_thermostat_kinetic_energy_is_canonical(name):
     assert abs(means.mean() - mean_ref) < max(4 * err_mean, 0.004 * mean_ref), (means.mean(), mean_ref, err_mean)
     assert abs(variances.mean() / var_ref - 1) < 0.15, (variances.mean() / var_ref, err_var / var_ref)
     assert abs(variances.mean() - var_ref) < 4 * err_var + 0.03 * var_ref
+    print(f"{name}: <K>/ref {means.mean() / mean_ref:.4f} ± {err_mean / mean_ref:.4f}, "
+          f"var/ref {variances.mean() / var_ref:.3f} ± {err_var / var_ref:.3f}")
     temps = 2 * kin / (nf * KB)
     t_err = temps.mean(0).std(ddof=1) / np.sqrt(n_rep)
+    print(f"{name}: <T> {temps.mean():.2f} ± {t_err:.2f} K (target {temperature} K)")
     assert abs(temps.mean() - temperature) < max(4 * t_err, 0.6), (temps.mean(), t_err)
     # the centre of mass stays at rest
     state = sim.state
     assert np.abs(np.bincount(state.structure_index, state.momenta[:, 0])).max() < 1e-3
+
+
+def test_bussi_step_matches_the_reference_kinetic_energy_chain():
+    """Without forces only the thermostat changes K: the compiled run must follow, number for number, the
+    Bussi–Donadio–Parrinello resampling chain computed here in float64 from the same (seed, step) noise."""
+    state = MDState.from_atoms(argon(1, rattle=0.2)).maxwell_boltzmann(75, seed=5)
+    sim = Simulation(state, SmoothLJ(epsilon=0.0, cutoff=5.5, r_on=4.5),
+                     build_integrator("bussi", dt=5.0, temperature=150.0, tau=200.0), seed=11, min_distance=0.01)
+    k = sim.observables()["kinetic_energy"][0]
+    got = []
+    sim.run(30, block=10, callback=lambda s: got.append(s.observables()["kinetic_energy"][0]))
+    nf, c = sim.dof[0], np.exp(-2.5 / 200.0)
+    mean_per_dof = 0.5 * KB * 150.0
+    ref = []
+    for step in range(30):
+        z = sim.integrator.structure_noise(np.random.default_rng([11, step]))[0].astype(np.float64)
+        for r, s in ((z[0], z[1]), (z[2], z[3])):
+            k = c * k + (1 - c) * mean_per_dof * (r * r + s) + 2 * r * np.sqrt(c * (1 - c) * mean_per_dof * k)
+        if step % 10 == 9:
+            ref.append(k)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
 
 
 def test_berendsen_reaches_temperature_but_suppresses_fluctuations():
@@ -241,9 +269,9 @@ def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state():
             frames.append(atoms)
     nvt = Simulation(MDState.from_atoms(frames).maxwell_boltzmann(temperature, seed=1), _lj(),
                      build_integrator("langevin", dt=8.0, temperature=temperature, tau=200.0), skin=0.6, seed=2)
-    nvt.run(300, block=300)
+    nvt.run(200, block=200)
     trace = []
-    nvt.run(1500, block=10, callback=lambda s: trace.append(np.trace(s.stress_np, axis1=1, axis2=2)))
+    nvt.run(1000, block=10, callback=lambda s: trace.append(np.trace(s.stress_np, axis1=1, axis2=2)))
     n_atoms = 32
     volumes = nvt.state.volume().reshape(5, n_rep)[:, 0]
     virial = -np.array(trace).mean(0).reshape(5, n_rep).mean(1) / 3  # eV/Å³
@@ -261,9 +289,9 @@ def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state():
                      _lj(), build_integrator("stochastic_cell_rescaling", dt=8.0, temperature=temperature, tau=200.0,
                                              pressure=p0 / units.bar, barostat_tau=400.0, compressibility=1e-4),
                      skin=0.6, seed=4)
-    npt.run(500, block=500)
+    npt.run(400, block=400)
     vols = []
-    npt.run(3000, block=10, callback=lambda s: vols.append(s.state.volume()))
+    npt.run(2000, block=10, callback=lambda s: vols.append(s.state.volume()))
     vols = np.array(vols)
     per_replica = vols.mean(0)
     err = per_replica.std(ddof=1) / np.sqrt(len(per_replica))
@@ -271,7 +299,7 @@ def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state():
           f"std V NPT {vols.std():.2f} ref {np.sqrt((grid**2 * weight).sum() / weight.sum() - v_ref**2):.2f}")
     assert abs(vols.mean() - v_ref) < max(4 * err, 0.005 * v_ref), (vols.mean(), v_ref, err)
     ref_std = np.sqrt((grid**2 * weight).sum() / weight.sum() - v_ref**2)
-    assert abs(vols.std() / ref_std - 1) < 0.2, (vols.std(), ref_std)  # the fluctuations are isobaric too
+    assert abs(vols.std() / ref_std - 1) < 0.25, (vols.std(), ref_std)  # the fluctuations are isobaric too
 
 
 def test_berendsen_barostat_relaxes_towards_the_target_pressure():

@@ -22,7 +22,7 @@ from mindspore import ops
 
 from ..models.potential import _det3
 from .integrators import Berendsen, Integrator, _BussiMixin, register
-from .state import FS, KB
+from .state import KB
 
 
 class _BarostatMixin:
@@ -125,7 +125,6 @@ class BerendsenNPT(_BarostatMixin, Berendsen):
         pressure, _ = self.pressure(p, cell, stress)
         factor = 1.0 - self.beta_dt_tau * (self.p0 - pressure)
         mu = ops.pow(ops.clip_by_value(factor, self.t(0.9), self.t(1.1)), self.third)
-        before = self.kinetic(p)
-        r = r * self.per_atom(mu)
+        r = r * self.per_atom(mu)  # Berendsen scales coordinates and cell only
         cell = cell * ops.reshape(mu, (-1, 1, 1))
-        return r + self.dt * p * self.inv_masses, p, cell, self.add_heat(aux, self.kinetic(p) - before)
+        return r + self.dt * p * self.inv_masses, p, cell, aux

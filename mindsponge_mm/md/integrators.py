@@ -228,28 +228,35 @@ class _BussiMixin:
 class Bussi(_BussiMixin, Integrator):
     """Stochastic velocity rescaling (canonical sampling through velocity rescaling), NVT.
 
-    Parameters: dt (fs), temperature (K), tau (fs, default 100). The rescaling acts once per step
-    after the second half kick; the kinetic energy distribution is exactly canonical for N_f DOF.
+    Parameters: dt (fs), temperature (K), tau (fs, default 100). The kinetic energy is resampled for
+    half a step before the first half kick and after the second one (symmetric Trotter splitting).
+    Each resampling is exact: K' = c K + (1 - c) K̄/N_f (R² + S) + 2 R sqrt(c (1 - c) K K̄ / N_f) with
+    c = exp(-dt / (2 tau)), R ~ N(0, 1), S ~ χ²(N_f - 1), K̄ = N_f k T / 2.
     """
 
     PARAMS = ("dt", "temperature", "tau")
-    n_structure_noise = 2
+    n_structure_noise = 4
     ensemble = "NVT"
 
     def __init__(self, dt=0.5, temperature=300.0, tau=100.0):
         super().__init__(dt, temperature=temperature, tau=tau)
 
     def setup(self, masses):
-        self.bussi_setup(self.dt_fs)
+        self.bussi_setup(0.5 * self.dt_fs)
 
     def structure_noise(self, rng):
-        out = np.zeros((self.n_structures, 2), self.np_dtype)
+        out = np.zeros((self.n_structures, 4), self.np_dtype)
         self.bussi_noise(rng, out, 0)
+        self.bussi_noise(rng, out, 2)
         return out
 
+    def first_half(self, p, aux, noise_s):
+        cols = ops.split(noise_s, 1, 1)
+        return self.bussi(p, aux, ops.squeeze(cols[0], 1), ops.squeeze(cols[1], 1))
+
     def second_half(self, p, aux, noise_s):
-        r1, chi2 = ops.split(noise_s, 1, 1)
-        return self.bussi(p, aux, ops.squeeze(r1, 1), ops.squeeze(chi2, 1))
+        cols = ops.split(noise_s, 1, 1)
+        return self.bussi(p, aux, ops.squeeze(cols[2], 1), ops.squeeze(cols[3], 1))
 
 
 @register("berendsen")

@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from ..config import RUN_SCHEMA, Field, validate
 from ..errors import UserError
 from ..io_utils import atomic_path
 from .integrators import INTEGRATORS
-from .state import FS, MAX_TEMPERATURE, MAX_TIMESTEP, MDState
+from .state import MAX_TEMPERATURE, MAX_TIMESTEP, MDState
 
 MD_SCHEMA = {
     "system": Field(str, doc="structure: a file read by ase.io (or a dataset .h5/.db), bundled:NAME, or smiles:SMILES"),
@@ -38,7 +36,7 @@ MD_SCHEMA = {
     "integrator": Field(str, "langevin", choices=tuple(sorted(INTEGRATORS)), doc="ensemble / integrator"),
     "dt": Field(float, 0.5, exclusive_minimum=0.0, maximum=MAX_TIMESTEP, doc="time step, fs"),
     "steps": Field(int, 1000, minimum=0, doc="number of steps (with restart: the total to reach)"),
-    "temperature": Field(float, 300.0, exclusive_minimum=0.0, maximum=MAX_TEMPERATURE, doc="target temperature, K"),
+    "temperature": Field(float, 300.0, exclusive_minimum=0.0, maximum=MAX_TEMPERATURE, doc="thermostat target (and initial velocities), K"),
     "initial_temperature": Field(float, None, nullable=True, minimum=0.0, maximum=MAX_TEMPERATURE,
                                  doc="Maxwell-Boltzmann temperature of the initial velocities, K (default: temperature)"),
     "tau": Field(float, 100.0, exclusive_minimum=0.0, doc="thermostat time (1/friction for langevin), fs"),
@@ -47,7 +45,7 @@ MD_SCHEMA = {
     "barostat_tau": Field(float, 1000.0, exclusive_minimum=0.0, doc="barostat time, fs (NPT)"),
     "compressibility": Field(float, 4.5e-5, exclusive_minimum=0.0, doc="isothermal compressibility, 1/bar (NPT)"),
     "block": Field(int, 50, minimum=1, doc="steps per compiled call; a frame is written after each"),
-    "skin": Field(float, 1.0, minimum=0.0, doc="neighbor-list skin, Å"),
+    "skin": Field(float, 0.5, minimum=0.0, doc="neighbor-list skin, Å (thin for costly models: rebuilds are cheap)"),
     "remove_com": Field(bool, True, doc="remove centre-of-mass motion (N_f = 3N - 3)"),
     "wrap": Field(bool, False, doc="wrap positions into the cell between blocks"),
     "min_distance": Field(float, 0.5, exclusive_minimum=0.0, doc="closer atoms stop the run, Å"),

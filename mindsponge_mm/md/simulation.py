@@ -246,6 +246,7 @@ class Simulation:
                 self._grow()
                 continue
             if bool(bad.asnumpy()):
+                self.nl.overflow.copy_(ms.Tensor(True))  # its state is from the discarded block: rebuild next time
                 at = self.state.step + int(done.asnumpy())
                 reason = ("atoms closer than min_distance = %g Å (closest %.3f Å)" % (self.min_distance, np.sqrt(float(min_d2.asnumpy())))
                           if np.isfinite(float(min_d2.asnumpy())) and float(min_d2.asnumpy()) < self.min_distance**2

@@ -1,0 +1,125 @@
+"""MD speed: steps/s and ns/day of the compiled loop (``md.Simulation``, velocity Verlet, k steps per
+``ms.jit`` call, neighbor list in the graph) against ASE's VelocityVerlet driving our ASE calculator
+(``interfaces.ase.Calculator``) on the same potential, in the same process.
+
+Systems: ethanol with PaiNN (dt 0.5 fs), 864-atom fcc Cu with SchNet (dt 2 fs), a 4000-atom LJ argon
+fluid (dt 5 fs, 8.5 Å cutoff). PaiNN/SchNet: 128 features, 3 interactions, 20 radial functions, 5 Å
+(random weights: speed does not depend on them). When schnetpack is importable its own MD is not run
+here; the ratio for ethanol is also given against the SchNetPack number measured on this machine
+(ASE VelocityVerlet + SpkCalculator with PaiNN: 132 steps/s, ../shared/PEERS.md).
+
+Run alone on the machine (MindSpore slows down badly when another process competes for the cores)::
+
+    python benchmarks/md.py [--systems ethanol cu lj] [--steps 2000] [--ase-steps 200] [--block 100]
+    python benchmarks/md.py --quick      # tiny step counts: checks that everything runs
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("GLOG_v", "3")
+
+import numpy as np  # noqa: E402
+from ase import units  # noqa: E402
+from ase.build import bulk, molecule  # noqa: E402
+from ase.md.verlet import VelocityVerlet  # noqa: E402
+
+from mindsponge_mm.md import MDState, Simulation, build_integrator  # noqa: E402
+
+SIZE = dict(n_features=128, n_interactions=3, n_rbf=20)
+SPK_PAINN_ASE_STEPS_PER_S = 132.0  # PEERS.md: ASE VelocityVerlet + SpkCalculator, PaiNN, ethanol
+
+
+def make_system(name):
+    """(atoms, potential, dt in fs, temperature K)."""
+    from mindsponge_mm.models import Potential, build
+
+    if name == "ethanol":
+        atoms = molecule("CH3CH2OH")
+        return atoms, Potential(build("painn", elements=["H", "C", "O"], cutoff=5.0, seed=0, **SIZE)), 0.5, 300.0
+    if name == "cu":
+        atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * (6, 6, 6)
+        atoms.rattle(0.02, seed=1)
+        return atoms, Potential(build("schnet", elements=["Cu"], cutoff=5.0, seed=0, **SIZE)), 2.0, 300.0
+    if name == "lj":
+        from mindsponge_mm.potentials import LennardJones
+
+        atoms = bulk("Ar", "fcc", a=5.75, cubic=True) * (10, 10, 10)  # 4000 atoms, liquid-like density
+        atoms.rattle(0.1, seed=2)
+        return atoms, LennardJones(0.0104, 3.4, 8.5, shift=True), 5.0, 100.0
+    raise SystemExit(f"unknown system {name!r}; choose ethanol, cu or lj")
+
+
+SKIN = {"ethanol": 1.0, "cu": 0.3, "lj": 0.5}  # Å: a thin skin for costly models (rebuilds are cheap)
+
+
+def time_ours(atoms, potential, dt, temperature, steps, block, skin):
+    state = MDState.from_atoms(atoms).maxwell_boltzmann(temperature, seed=0)
+    start = time.perf_counter()
+    sim = Simulation(state, potential, build_integrator("verlet", dt=dt), skin=skin)
+    sim.run(block, block=block)  # compile + warm-up
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    sim.run(steps, block=block)
+    seconds = time.perf_counter() - start
+    return steps / seconds, setup, sim
+
+
+def time_ase(atoms, potential, dt, temperature, steps):
+    from mindsponge_mm.interfaces.ase import Calculator
+
+    atoms = atoms.copy()
+    atoms.set_momenta(MDState.from_atoms(atoms).maxwell_boltzmann(temperature, seed=0).momenta.astype(np.float64))
+    atoms.calc = Calculator(potential)
+    dyn = VelocityVerlet(atoms, dt * units.fs)
+    dyn.run(3)  # compile
+    start = time.perf_counter()
+    dyn.run(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--systems", nargs="+", default=["ethanol", "cu", "lj"])
+    parser.add_argument("--steps", type=int, default=2000, help="timed steps of our loop")
+    parser.add_argument("--ase-steps", type=int, default=200, help="timed steps of ASE VelocityVerlet")
+    parser.add_argument("--block", type=int, default=100, help="steps per compiled call")
+    parser.add_argument("--quick", action="store_true", help="tiny step counts (smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.ase_steps, args.block = 20, 5, 10
+    try:
+        import schnetpack  # noqa: F401
+
+        has_spk = True
+    except ImportError:
+        has_spk = False
+    rows = []
+    for name in args.systems:
+        atoms, potential, dt, temperature = make_system(name)
+        steps = args.steps if name == "ethanol" else max(args.block, args.steps // 10)
+        ours, setup, sim = time_ours(atoms, potential, dt, temperature, steps, min(args.block, steps), SKIN[name])
+        ase_steps = args.ase_steps if name == "ethanol" else max(2, args.ase_steps // 10)
+        ase = time_ase(atoms, potential, dt, temperature, ase_steps)
+        rows.append((name, len(atoms), dt, ours, ours * dt * 86400 / 1e6, ase, ours / ase, setup,
+                     int(sim.nl.n_builds.asnumpy()), sim.n_resizes))
+        print(f"{name}: done", flush=True)
+    header = (f"{'system':10s} {'atoms':>6s} {'dt/fs':>6s} {'ours steps/s':>13s} {'ns/day':>8s} "
+              f"{'ASE VV steps/s':>15s} {'ratio':>7s} {'setup s':>8s} {'nl builds':>9s}")
+    print()
+    print(header)
+    print("-" * len(header))
+    for name, n, dt, ours, nsday, ase, ratio, setup, builds, resizes in rows:
+        print(f"{name:10s} {n:6d} {dt:6.1f} {ours:13.1f} {nsday:8.3f} {ase:15.2f} {ratio:6.1f}x {setup:8.1f} {builds:9d}")
+    for name, n, dt, ours, *_ in rows:
+        if name == "ethanol":
+            print(f"\nethanol/PaiNN vs SchNetPack (ASE VelocityVerlet + SpkCalculator, PaiNN, PEERS.md "
+                  f"{SPK_PAINN_ASE_STEPS_PER_S:.0f} steps/s): {ours / SPK_PAINN_ASE_STEPS_PER_S:.1f}x"
+                  + ("" if has_spk else "  (schnetpack not importable here: reference number)"))
+    print("\nsteps/s exclude compilation (setup s); run alone on the machine for meaningful numbers.")
+
+
+if __name__ == "__main__":
+    main()
