@@ -9,6 +9,7 @@ import time
 import h5py
 import numpy as np
 import pytest
+from ase.build import bulk
 from ase.io import write
 
 from md_helpers import SmoothLJ, argon
@@ -162,3 +163,24 @@ def test_kill_9_leaves_a_readable_trajectory(tmp_path):
     data = read_h5md(tmp_path / "run" / "trajectory.h5")["groups"]["all"]
     assert len(data["step"]) >= step // 5 + 1 and np.isfinite(data["position"]).all()
     assert read_atoms(tmp_path / "run" / "trajectory.h5").info["step"] >= step
+
+
+def test_job_systems_from_bundled_smiles_and_files(tmp_path):
+    from mindsponge_mm.config import validate
+    from mindsponge_mm.md.job import MD_SCHEMA, load_system
+
+    def md(**kw):
+        return validate({"md": {"potential": "x", **kw}}, {"md": MD_SCHEMA})["md"]
+
+    ethanol = load_system(md(system="bundled:ethanol", frame=-1))
+    assert sorted(ethanol.get_chemical_symbols()) == sorted("CCOHHHHHH") and not ethanol.pbc.any()
+    pytest.importorskip("rdkit")
+    water = load_system(md(system="smiles:O"))
+    assert water.get_chemical_formula() == "H2O"
+    write(tmp_path / "cu.xyz", bulk("Cu", cubic=True))
+    cu = load_system(md(system=str(tmp_path / "cu.xyz"), replicate=[2, 2, 2]))
+    assert len(cu) == 32
+    with pytest.raises(UserError, match="replicate needs a fully periodic"):
+        load_system(md(system="smiles:O", replicate=[2, 1, 1]))
+    with pytest.raises(UserError, match="md.frame = 99999"):
+        load_system(md(system="bundled:ethanol", frame=99999))
