@@ -149,15 +149,22 @@ def run_md(config: dict, log: Callable[[str], None] = print) -> dict:
         from tqdm import tqdm
 
         bar = tqdm(total=todo, unit="step", dynamic_ncols=True)
-    rate = {"steps": 0, "seconds": 0.0}
+    rate = {"steps": 0, "seconds": 0.0, "first": None}  # the first block compiles: rates start after it
+
+    def steps_per_second():
+        steps, seconds = (rate["steps"], rate["seconds"]) if rate["steps"] else (rate["first"] or (0, 0.0))
+        return steps / seconds if seconds > 0 else 0.0
 
     def after_block(s, n, seconds):
         writer.append(s)
         s.save_checkpoint(ckpt_path)
-        rate["steps"] += n
-        rate["seconds"] += seconds
+        if rate["first"] is None:
+            rate["first"] = (n, seconds)
+        else:
+            rate["steps"] += n
+            rate["seconds"] += seconds
         if bar is not None:
-            sps = rate["steps"] / max(rate["seconds"], 1e-9)
+            sps = steps_per_second()
             obs = s.observables()
             bar.set_postfix_str(f"{sps:.1f} steps/s, {sps * md['dt'] * 86400 / 1e6:.3f} ns/day, "
                                 f"T {obs['temperature'].mean():.0f} K, E {obs['total_energy'].sum():.4f} eV")
@@ -177,10 +184,10 @@ def run_md(config: dict, log: Callable[[str], None] = print) -> dict:
         writer.close()
         if bar is not None:
             bar.close()
-    sps = rate["steps"] / max(rate["seconds"], 1e-9) if rate["steps"] else 0.0
+    sps = steps_per_second()
     ns_day = sps * md["dt"] * 86400 / 1e6
     obs = sim.observables()
-    log(f"done      step {sim.state.step}, {sps:.1f} steps/s ({ns_day:.3f} ns/day; includes compilation), "
+    log(f"done      step {sim.state.step}, {sps:.1f} steps/s ({ns_day:.3f} ns/day, after compilation), "
         f"T {obs['temperature'].mean():.1f} K, E_total {obs['total_energy'].sum():.5f} eV")
     result = {"trajectory": traj_path, "checkpoint": ckpt_path, "steps_per_second": sps, "ns_per_day": ns_day,
               "observables": obs, "simulation": sim, "plot": None}
