@@ -192,12 +192,12 @@ class Simulation:
         self._warm = set()
 
     def _initial_forces(self):
-        while True:
+        for tries in range(100):
             r, c = ms.Tensor(self.state.positions), ms.Tensor(self.state.cell)
             energy, f, stress, overflow, _ = self._force_fn(r, c)
             if not bool(overflow.asnumpy()):
                 break
-            self._grow()
+            self._grow(tries)
         self.r, self.p, self.c = r, ms.Tensor(self.state.momenta), c
         self.f, self.energy, self.stress = f, energy, stress
         self._sync()
@@ -205,8 +205,10 @@ class Simulation:
             raise SimulationError("the potential gives NaN or inf energy/forces for the starting structure; "
                                   "check the structure and the potential")
 
-    def _grow(self):
+    def _grow(self, tries: int = 0):
         count = int(self.nl.count.asnumpy())
+        if count < 0 or tries >= 6:  # a kernel error, or growing does not help: a clear error, never a loop
+            self.nl.check(self.nl.count, ms.Tensor(True))
         self.n_resizes += 1
         self._build(max(int(count * 1.3) + 64, 2 * self.capacity))
 
@@ -236,14 +238,14 @@ class Simulation:
         if n_steps <= 0:
             return
         noise_a, noise_s = self._noise(self.state.step, n_steps)
-        while True:
+        for tries in range(100):
             self._warm_up(noise_a, noise_s)
             out = self._block_fn(ms.Tensor(n_steps, ms.int32), self.r, self.p, self.c, self.aux, self.f,
                                  self.energy, self.stress, noise_a, noise_s)
             done, r, p, c, aux, f, energy, stress, overflow, bad, min_d2 = out
             if bool(overflow.asnumpy()):
                 # discard the block, enlarge the list, rerun from the block start (same noise)
-                self._grow()
+                self._grow(tries)
                 continue
             if bool(bad.asnumpy()):
                 self.nl.overflow.copy_(ms.Tensor(True))  # its state is from the discarded block: rebuild next time
