@@ -73,6 +73,9 @@ def test_syntax_mask_accepts_the_corpus_and_blocks_broken_smiles():
     assert violations("C1C1")[0] == ["1"]  # a second bond between the same two atoms
     assert violations("C12CC12")[0] == ["2"]
     assert violations("C(=O)O") == ([], True) and violations("(C")[0] == ["("]
+    assert violations("CC(C)(C)(C)C")[0] == ["C"]  # a fifth bond on carbon
+    assert violations("O=O=C")[0] == ["=", "C"] and violations("O1CC=1")[0] == ["1"]
+    assert violations("C1CC=1") == ([], True) and violations("C[N+](C)(C)C") == ([], True)
 
 
 def test_corpus_files(tmp_path):

@@ -93,7 +93,7 @@ class MolMIM:
             ids = np.concatenate([ids, np.full((ids.shape[0], need - ids.shape[1]), PAD_ID, np.int32)], 1)
         return ids
 
-    def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool) -> list[str]:
+    def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool, prefer_valid: bool) -> list[str]:
         n, w = len(codes), int(beam_width)
         rows = _row_bucket(n * w, max(self.chunk, n * w))
         z = np.zeros((rows, self.code_size), np.float32)
@@ -135,23 +135,30 @@ class MolMIM:
             done |= nxt == EOS_ID
             if done.all():
                 break
-        if w > 1:  # the best beam per molecule by length-normalised log-probability
-            norm = score[: n * w].reshape(n, w) / lengths[: n * w].reshape(n, w)
-            pick = np.arange(n) * w + norm.argmax(1)
-            ids = ids[pick]
-        return [self.tokenizer.decode(row) for row in ids[:n]]
+        if w == 1:
+            return [self.tokenizer.decode(row) for row in ids[:n]]
+        # beams ranked by length-normalised log-probability; with prefer_valid the best one RDKit accepts
+        norm = score[: n * w].reshape(n, w) / lengths[: n * w].reshape(n, w)
+        out = []
+        for i in range(n):
+            texts = [self.tokenizer.decode(ids[i * w + b]) for b in np.argsort(-norm[i], kind="stable")]
+            valid = [t for t in texts if canonical_smiles(t) is not None] if prefer_valid else []
+            out.append(valid[0] if valid else texts[0])
+        return out
 
-    def decode(self, codes: np.ndarray, beam_width: int = 1, constrained: bool = True) -> list[str]:
+    def decode(self, codes: np.ndarray, beam_width: int = 1, constrained: bool = True,
+               prefer_valid: bool = True) -> list[str]:
         """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1.
 
         ``constrained``: mask tokens that break SMILES syntax (unbalanced branches, unclosed rings;
         see :mod:`.grammar`). Valence and aromaticity errors remain possible.
+        ``prefer_valid`` (beam search): return the most probable beam that RDKit can sanitise, if any.
         """
         codes = np.asarray(codes, np.float32).reshape(-1, self.code_size)
         per = max(1, self.chunk // max(1, beam_width))
         out = []
         for start in range(0, len(codes), per):
-            out += self._decode_chunk(codes[start: start + per], beam_width, constrained)
+            out += self._decode_chunk(codes[start: start + per], beam_width, constrained, prefer_valid)
         return out
 
     def reconstruct(self, smiles: Sequence[str], beam_width: int = 1, constrained: bool = True) -> list[str]:
