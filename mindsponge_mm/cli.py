@@ -61,15 +61,20 @@ def cmd_export(args) -> None:
 
 
 def cmd_md(args) -> None:
-    from .config import load_config
+    from pathlib import Path
+
+    from .config import JOB_SCHEMA, RUN_SCHEMA, load_config, load_yaml, validate_md_section
+    from .errors import ConfigError
     from .jobs import md
 
-    config = load_config(args.config, args.overrides)
+    raw = load_yaml(args.config)
+    # an MD-only file has run + md; a full job (like the quick start) is validated as a whole
+    schema = JOB_SCHEMA if "data" in raw else {"run": RUN_SCHEMA, "md": validate_md_section}
+    config = load_config(args.config, args.overrides, schema=schema)
     if config.get("md") is None:
-        from .errors import ConfigError
-
         raise ConfigError(f"{args.config}: no md section; see configs/md_lj.yaml for an example")
-    md(config)
+    trained = Path(config["run"]["output"]) / "checkpoints" / "best.safetensors" if config.get("model") else None
+    md(config, trained=trained)
 
 
 def _generate_config(args) -> dict:

@@ -48,14 +48,15 @@ def test_data_info_describes_bundled_sets(name):
 def test_main_job_quickstart(tmp_path):
     """The README's main job, shortened: trains, evaluates, writes the run directory; a rerun resumes."""
     args = ("run", ROOT / "configs/quickstart.yaml", f"run.output={tmp_path / 'qs'}", "data.split=[40,10,10]",
-            "training.epochs=2")
+            "training.epochs=2", "md.steps=200")
     out = run_cli(*args)
     assert out.returncode == 0, out.stderr
     assert "split     train 40, val 10, test 10" in out.stdout
     assert "model     painn:" in out.stdout and "epoch    2  loss" in out.stdout
-    assert "forces" in out.stdout.splitlines()[-1] and "meV/Ang" in out.stdout.splitlines()[-1]
+    assert "forces                 " in out.stdout and "meV/Ang" in out.stdout
+    assert "md        9 atoms, langevin (NVT)" in out.stdout and "done      step 200" in out.stdout
     for name in ("split.npz", "config.yaml", "metrics.csv", "learning_curve.png", "parity_energy.png",
-                 "parity_forces.png", "checkpoints/best.safetensors"):
+                 "parity_forces.png", "checkpoints/best.safetensors", "trajectory.h5", "trajectory.png"):
         assert (tmp_path / "qs" / name).exists(), name
     assert yaml.safe_load((tmp_path / "qs/config.yaml").read_text())["data"]["batch_size"] == 10
     again = run_cli(*args)  # a finished run is resumed (nothing left to train) and evaluated again
