@@ -54,7 +54,7 @@ def test_tokenizer_tokens_and_errors():
 def test_syntax_mask_accepts_the_corpus_and_blocks_broken_smiles():
     from mindsponge_mm.generative.grammar import SyntaxMask
 
-    corpus = load_corpus(DEFAULT_CORPUS)[:600]
+    corpus = load_corpus(DEFAULT_CORPUS)[:300]
     tok = Tokenizer.build(corpus)
 
     def violations(smiles):
