@@ -45,7 +45,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=200, help="held-out molecules used as seeds")
     ap.add_argument("--samples", type=int, default=10, help="samples per seed and radius")
     ap.add_argument("--radii", type=float, nargs="+", default=[0.1, 0.25, 0.5])
-    ap.add_argument("--beams", type=int, nargs="+", default=[1, 5], help="beam widths for sampling")
+    ap.add_argument("--beams", type=int, nargs="*", default=[1, 5], help="beam widths for sampling (none: skip)")
+    ap.add_argument("--out", default="benchmark.json", help="report file name inside RUN_DIR")
     ap.add_argument("--sample-seeds", type=int, default=100, help="held-out molecules used as sampling seeds")
     ap.add_argument("--skip-reconstruction", action="store_true")
     ap.add_argument("--cma-seeds", type=int, default=20)
@@ -103,7 +104,7 @@ def main(argv=None):
               f"{c['mean_qed_before']:.3f} -> {c['mean_qed_after']:.3f}, {c['improved']} improved, similarity min "
               f"{c['min_similarity']:.2f} mean {c['mean_similarity']:.2f}")
     report["args"] = vars(args)
-    write_text_atomic(run / "benchmark.json", json.dumps(report, indent=1))
+    write_text_atomic(run / args.out, json.dumps(report, indent=1))
     return report
 
 

@@ -55,7 +55,8 @@ GENERATE_SCHEMA = {
         "checkpoint": Field(str, None, nullable=True, doc="default: run.output/model.safetensors"),
         "n_samples": Field(int, 100, minimum=1, doc="latent draws per seed"),
         "radius": Field(float, 0.5, minimum=0.0, doc="std of the Gaussian noise added to the seed's code"),
-        "beam_width": Field(int, 1, minimum=1), "grid": Field(int, 24, minimum=1, doc="molecules in the PNG"),
+        "beam_width": Field(int, 5, minimum=1, doc="beam search width (1 = greedy); the best RDKit-valid beam wins"),
+        "grid": Field(int, 24, minimum=1, doc="molecules in the PNG"),
     },
     "optimize": {
         "checkpoint": Field(str, None, nullable=True, doc="default: run.output/model.safetensors"),
