@@ -50,6 +50,7 @@ def main(argv=None):
     ap.add_argument("--sample-seeds", type=int, default=100, help="held-out molecules used as sampling seeds")
     ap.add_argument("--skip-reconstruction", action="store_true")
     ap.add_argument("--cma-seeds", type=int, default=20)
+    ap.add_argument("--cma-start", type=int, default=0, help="skip this many of the CMA-ES seeds (to split a run)")
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--popsize", type=int, default=16)
     ap.add_argument("--sigma", type=float, default=0.5)
@@ -83,18 +84,19 @@ def main(argv=None):
             mean = {k: float(np.mean([m[k] for m in per])) for k in per[0] if k != "n"}
             report["sampling"][f"beam{beam}_radius{r}"] = mean
             print(f"  radius {r:4.2f}  " + "  ".join(f"{k} {v:.3f}" for k, v in mean.items()), flush=True)
-    seeds = sorted((s for s in held if _drug_like_elements(s)), key=qed)[: args.cma_seeds]
+    seeds = sorted((s for s in held if _drug_like_elements(s)), key=qed)[args.cma_start: args.cma_seeds]
     if seeds:
         before, after, sims = [], [], []
         t = time.perf_counter()
         for k, seed in enumerate(seeds):
             objective = Objective({"qed": 1.0}, seed=seed, similarity_min=0.4)
-            res = optimize_molecule(mim, seed, objective, args.sigma, args.iterations, args.popsize, seed=k)
+            res = optimize_molecule(mim, seed, objective, args.sigma, args.iterations, args.popsize,
+                                    seed=args.cma_start + k)
             d0, d1 = objective.details(seed), objective.details(res["best"])
             before.append(d0["qed"])
             after.append(d1["qed"])
             sims.append(d1["similarity"])
-            print(f"  {k:2d} QED {d0['qed']:.3f} -> {d1['qed']:.3f}  sim {d1['similarity']:.2f}  {seed} -> {res['best']}")
+            print(f"  {args.cma_start + k:2d} QED {d0['qed']:.3f} -> {d1['qed']:.3f}  sim {d1['similarity']:.2f}  {seed} -> {res['best']}")
         report["cmaes"] = {"seeds": len(seeds), "mean_qed_before": float(np.mean(before)),
                            "mean_qed_after": float(np.mean(after)), "min_similarity": float(np.min(sims)),
                            "mean_similarity": float(np.mean(sims)), "improved": int(np.sum(np.greater(after, before))),

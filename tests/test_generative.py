@@ -182,7 +182,7 @@ class ToyLatentModel:
     def encode(self, smiles):
         return np.array([[len(s), 0, 0, 0] for s in smiles], np.float32)
 
-    def decode(self, codes, beam_width=1):
+    def decode(self, codes, beam_width=1, max_tokens=None):
         return ["C" * int(np.clip(round(c[0]), 0, 20)) if c[1] < 3 else "C1CC" for c in codes]
 
 

@@ -49,14 +49,17 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
 
     ``objective``: list of N SMILES -> scores [N] (e.g. :class:`~.scoring.Objective`).
     Returns ``{"seed", "best", "best_score", "seed_score", "history", "molecules"}`` where
-    ``molecules`` maps each distinct valid canonical SMILES seen to its score.
+    ``molecules`` maps each distinct valid canonical SMILES seen to its score. Decoding stops after
+    twice the seed's token count plus 10 (a similar molecule is never that much longer).
     """
     seed_c = canonical_smiles(seed_smiles) or seed_smiles
     x0 = mim.encode([seed_c])[0]
+    tokenizer = getattr(mim, "tokenizer", None)
+    max_tokens = 2 * (len(tokenizer.encode(seed_c)) - 2) + 10 if tokenizer is not None else None
     seen: dict[str, float] = {}
 
     def score_codes(pop: np.ndarray) -> np.ndarray:
-        smiles = mim.decode(pop.astype(np.float32), beam_width)
+        smiles = mim.decode(pop.astype(np.float32), beam_width, max_tokens=max_tokens)
         canon = [canonical_smiles(s) for s in smiles]
         todo = sorted({c for c in canon if c is not None and c not in seen})
         if todo:

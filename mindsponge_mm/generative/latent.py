@@ -93,7 +93,8 @@ class MolMIM:
             ids = np.concatenate([ids, np.full((ids.shape[0], need - ids.shape[1]), PAD_ID, np.int32)], 1)
         return ids
 
-    def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool, prefer_valid: bool) -> list[str]:
+    def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool, prefer_valid: bool,
+                      max_tokens: int) -> list[str]:
         n, w = len(codes), int(beam_width)
         rows = _row_bucket(n * w, max(self.chunk, n * w))
         z = np.zeros((rows, self.code_size), np.float32)
@@ -105,7 +106,7 @@ class MolMIM:
         done = np.zeros(rows, bool)
         done[n * w:] = True
         lengths = np.ones(rows)
-        max_len = self.tokenizer.max_length
+        max_len = min(self.tokenizer.max_length, int(max_tokens) + 2)
         syntax = SyntaxMask(self.tokenizer, rows) if constrained else None
         for t in range(max_len - 1):
             ids = self._grow(ids, t)
@@ -147,18 +148,21 @@ class MolMIM:
         return out
 
     def decode(self, codes: np.ndarray, beam_width: int = 1, constrained: bool = True,
-               prefer_valid: bool = True) -> list[str]:
+               prefer_valid: bool = True, max_tokens: int | None = None) -> list[str]:
         """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1.
 
         ``constrained``: mask tokens that break SMILES syntax (unbalanced branches, unclosed rings;
         see :mod:`.grammar`). Valence and aromaticity errors remain possible.
         ``prefer_valid`` (beam search): return the most probable beam that RDKit can sanitise, if any.
+        ``max_tokens``: stop after this many SMILES tokens (an unfinished string is invalid); default
+        the tokenizer's limit. Decoding costs grow with it, since a chunk runs until every row ends.
         """
+        max_tokens = self.tokenizer.max_length if max_tokens is None else max_tokens
         codes = np.asarray(codes, np.float32).reshape(-1, self.code_size)
         per = max(1, self.chunk // max(1, beam_width))
         out = []
         for start in range(0, len(codes), per):
-            out += self._decode_chunk(codes[start: start + per], beam_width, constrained, prefer_valid)
+            out += self._decode_chunk(codes[start: start + per], beam_width, constrained, prefer_valid, max_tokens)
         return out
 
     def reconstruct(self, smiles: Sequence[str], beam_width: int = 1, constrained: bool = True) -> list[str]:
