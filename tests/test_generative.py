@@ -123,7 +123,8 @@ def test_scores_and_objective():
     assert np.isnan(qed("C1CC"))
     obj = Objective({"qed": 1.0}, seed="c1ccccc1CCO", similarity_min=0.4, penalty=10.0)
     far, near = obj.details("CCCCCCCCCCCCN"), obj.details("c1ccccc1CCCO")
-    assert far["score"] == pytest.approx(far["qed"] - 10 * (0.4 - far["similarity"]))
+    assert far["score"] == pytest.approx(far["qed"] - 10 * (0.1 + 0.4 - far["similarity"]))
+    assert far["score"] < -1.0 < 0.0 <= near["score"]  # breaking the constraint always loses
     assert near["score"] == pytest.approx(near["qed"])
     assert obj(["C1CC"])[0] == obj.invalid_score
     with pytest.raises(UserError):

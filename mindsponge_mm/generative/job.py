@@ -65,7 +65,7 @@ GENERATE_SCHEMA = {
         "similarity_min": Field(float, 0.4, minimum=0.0, maximum=1.0, doc="ECFP4 Tanimoto constraint to the seed"),
         "penalty": Field(float, 10.0, minimum=0.0, doc="score penalty per unit of similarity below the minimum"),
         "iterations": Field(int, 20, minimum=1), "popsize": Field(int, 16, minimum=2),
-        "sigma": Field(float, 0.5, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
+        "sigma": Field(float, 0.25, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
         "beam_width": Field(int, 1, minimum=1),
         "physics": {
             "potential": Field(str, None, nullable=True, doc="Potential checkpoint for the physics score"),

@@ -41,7 +41,10 @@ PROPERTIES = {"qed": qed, "logp": logp}
 
 @dataclass
 class Objective:
-    """score = Σ weights[k]·property_k  −  penalty · max(0, similarity_min − sim(seed))  [+ physics term].
+    """score = Σ weights[k]·property_k [+ physics term], minus penalty · (0.1 + similarity_min − sim(seed))
+    when sim(seed) < similarity_min (a step of penalty/10 plus a slope, so that with the default
+    penalty 10 every molecule that breaks the constraint scores below every one that keeps it, for
+    properties in [0, 1] such as QED).
 
     ``weights`` keys: ``qed``, ``logp``, ``similarity`` (ECFP4 Tanimoto to ``seed``) and
     ``physics`` (the :class:`PhysicsScore` value, needs ``physics``). An invalid or unscorable
@@ -81,8 +84,8 @@ class Objective:
                 row["score"] = self.invalid_score
                 return row
             score += self.weights["physics"] * phys["score"]
-        if self.similarity_min > 0:
-            score -= self.penalty * max(0.0, self.similarity_min - row["similarity"])
+        if self.similarity_min > 0 and row["similarity"] < self.similarity_min:
+            score -= self.penalty * (0.1 + self.similarity_min - row["similarity"])
         row["score"] = float(score)
         return row
 
