@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ..errors import UserError
 from ..interfaces.rdkit import canonical_smiles
-from ..io_utils import atomic_path
+from ..io_utils import atomic_path, read_safetensors
 from .grammar import SyntaxMask
 from .model import LatentModel, causal_bias
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
@@ -212,19 +212,8 @@ class MolMIM:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "MolMIM":
         """A model saved by :meth:`save`; a missing or foreign file is a one-line UserError."""
-        from safetensors import SafetensorError, safe_open
-        from safetensors.numpy import load_file
-
-        path = Path(path)
-        if not path.exists():
-            raise UserError(f"{path}: generative checkpoint not found; train one with 'mindsponge-mm generate train'")
-        try:
-            with safe_open(str(path), framework="numpy") as f:
-                raw = (f.metadata() or {}).get("mindsponge_mm")
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise UserError(f"{path}: not a readable checkpoint ({err})") from None
-        meta = json.loads(raw) if raw else {}
+        meta, tensors = read_safetensors(path, "generative checkpoint not found; train one with "
+                                               "'mindsponge-mm generate train'")
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path}: not a generative-model checkpoint; use one written by 'generate train'")
         vocab = meta["vocabulary"]

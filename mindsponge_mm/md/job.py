@@ -23,7 +23,7 @@ from typing import Callable
 
 from ..config import RUN_SCHEMA, Field, validate
 from ..errors import UserError
-from ..io_utils import atomic_path
+from ..io_utils import save_figure
 from .integrators import INTEGRATORS
 from .state import MAX_TEMPERATURE, MAX_TIMESTEP, MDState
 
@@ -219,8 +219,4 @@ def plot_trajectory(trajectory, png) -> Path:
     ax_t.set_ylabel("temperature (K)")
     ax_t.set_xlabel("time (ps)")
     fig.tight_layout()
-    png = Path(png)
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)

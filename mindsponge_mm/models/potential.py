@@ -20,7 +20,7 @@ from mindspore import nn, ops
 
 from .. import __version__
 from ..errors import UserError
-from ..io_utils import atomic_path
+from ..io_utils import atomic_path, read_safetensors
 from ..potentials.base import HostEvaluation, det3 as _det3, row_times_matrix as _row_times_matrix
 from .base import AtomisticModel
 from .registry import MODELS, build
@@ -165,23 +165,9 @@ class Potential(HostEvaluation, nn.Cell):
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     """(metadata, tensors) of a checkpoint; a missing or foreign file is a one-line UserError."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: checkpoint not found; check the path")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as f:
-            raw = (f.metadata() or {}).get("mindsponge_mm")
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable checkpoint ({err})") from None
-    if raw is None:
+    meta, tensors = read_safetensors(path, "checkpoint not found; check the path")
+    if not meta:
         raise UserError(f"{path}: not a mindsponge_mm checkpoint (no metadata); save it with Potential.save")
-    meta = json.loads(raw)
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("model") not in MODELS:
         raise UserError(f"{path}: unknown checkpoint format or model {meta.get('model')!r}")
     return meta, tensors

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io_utils import atomic_path
+from ..io_utils import save_figure
 
 
 def _pyplot():
@@ -35,11 +35,7 @@ def learning_curve(rows: list[dict], path: str | Path) -> Path:
     axes[1].set_ylabel("validation error")
     axes[1].legend()
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def parity(pairs: np.ndarray, path: str | Path, quantity: str, unit: str) -> Path:
@@ -55,8 +51,4 @@ def parity(pairs: np.ndarray, path: str | Path, quantity: str, unit: str) -> Pat
     ax.set_xlabel(f"reference {quantity} ({unit})")
     ax.set_ylabel(f"predicted {quantity} ({unit})")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
