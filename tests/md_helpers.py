@@ -30,7 +30,8 @@ class SmoothLJ(nn.Cell):
         q = (d * d).sum(-1)
         live = ops.logical_and(pair_mask, q < self.rc2)
         q = ops.where(live, q, self.rc2)
-        x3 = (self.sig2 / q) ** 3
+        y = self.sig2 / q
+        x3 = y * y * y  # not ** 3: Pow is not bit-reproducible on the CPU
         u = 4.0 * self.eps * (x3 * x3 - x3)
         du_dq = 4.0 * self.eps * (-6.0 * x3 * x3 + 3.0 * x3) / q
         inside = q > self.ron2

@@ -8,6 +8,21 @@ import numpy as np
 from mindspore import nn, ops
 
 
+def _integer_power(x, n: int):
+    """x**n for a Python int n >= 1 as repeated squaring (unrolled when the graph is traced).
+
+    Products instead of ``ops.pow``: MindSpore 2.10's CPU Pow kernel gives last-bit differences
+    that depend on its thread partitioning, which breaks bit-for-bit MD restarts."""
+    result, base = None, x
+    while n:
+        if n & 1:
+            result = base if result is None else result * base
+        n >>= 1
+        if n:
+            base = base * base
+    return result
+
+
 class GaussianBasis(nn.Cell):
     """exp(-γ (d - μ_k)²), μ_k evenly spaced on [start, cutoff], γ = 1 / (2 Δμ²) (SchNet)."""
 
@@ -19,7 +34,8 @@ class GaussianBasis(nn.Cell):
         self.gamma = float(0.5 / width**2)
 
     def construct(self, d):
-        return ops.exp(-self.gamma * (ops.expand_dims(d, 1) - self.centers) ** 2)
+        delta = ops.expand_dims(d, 1) - self.centers
+        return ops.exp(-self.gamma * (delta * delta))
 
 
 class BesselBasis(nn.Cell):
@@ -54,6 +70,9 @@ class PolynomialEnvelope(nn.Cell):
     def __init__(self, cutoff: float, p: int = 6):
         super().__init__()
         self.cutoff = float(cutoff)
+        if int(p) != p or p < 1:
+            raise ValueError(f"envelope exponent p = {p} must be a positive integer")
+        self.p_int = int(p)
         self.p = float(p)
 
     def construct(self, d):
@@ -61,6 +80,7 @@ class PolynomialEnvelope(nn.Cell):
         x = d / self.cutoff
         inside = (x < 1.0).astype(d.dtype)
         x = x * inside  # keep the polynomial bounded beyond the cutoff
-        env = (1.0 - (p + 1.0) * (p + 2.0) / 2.0 * x**p + p * (p + 2.0) * x ** (p + 1.0)
-               - p * (p + 1.0) / 2.0 * x ** (p + 2.0))
+        x_p = _integer_power(x, self.p_int)  # products, not Pow (not bit-reproducible on CPU; DEVELOPING.md)
+        env = (1.0 - (p + 1.0) * (p + 2.0) / 2.0 * x_p + p * (p + 2.0) * x_p * x
+               - p * (p + 1.0) / 2.0 * x_p * x * x)
         return env * inside

@@ -211,7 +211,8 @@ class LennardJones(HostEvaluation, nn.Cell):
         active = ops.logical_and(pair_mask, r2 < self._rc2)
         zero = ops.zeros_like(r2)
         r2 = ops.where(active, r2, ops.ones_like(r2) * self._rc2)  # padding and far pairs: a safe distance
-        s6 = (ops.gather(self._sigma2, pair_type, 0) / r2) ** 3
+        s2 = ops.gather(self._sigma2, pair_type, 0) / r2
+        s6 = s2 * s2 * s2  # not ** 3: MindSpore's CPU Pow is not bit-reproducible (see DEVELOPING.md)
         s12 = s6 * s6
         eps4 = ops.gather(self._epsilon4, pair_type, 0)
         u = ops.where(active, eps4 * (s12 - s6) - ops.gather(self._e_cut, pair_type, 0), zero)
