@@ -42,7 +42,7 @@ GENERATE_SCHEMA = {
         "buckets": Field(list, [32, 64, 128], doc="padded lengths; one compiled training step per bucket"),
     },
     "train": {
-        "epochs": Field(int, 30, minimum=1), "batch_size": Field(int, 64, minimum=1),
+        "epochs": Field(int, 60, minimum=1), "batch_size": Field(int, 64, minimum=1),
         "lr": Field(float, 2e-3, exclusive_minimum=0.0), "warmup": Field(int, 200, minimum=0),
         "noise_std": Field(float, 0.1, minimum=0.0, doc="posterior width of the MIM objective"),
         "prior_weight": Field(float, 0.1, minimum=0.0, doc="weight of -log P(z)"),
