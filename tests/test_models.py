@@ -186,3 +186,21 @@ def test_offsets_set_after_compilation_are_used(potential, ethanol):
     after = run(potential, ethanol)[0][0]
     potential.model.set_energy_offsets({1: -13.6, 6: -1029.0, 8: -2041.0, 29: -3.5}, scale=0.7, shift=0.05)
     assert after - before == pytest.approx(6.0, rel=1e-5)
+
+
+def test_integer_power_and_envelope_exponent():
+    """Products replace Pow (not bit-reproducible on the CPU): same values as numpy; bad exponents are a config error."""
+    import mindspore as ms
+
+    from mindsponge_mm.errors import ConfigError
+    from mindsponge_mm.nn.basis import PolynomialEnvelope, _integer_power
+
+    x = np.linspace(0.0, 1.2, 7)
+    for n in (1, 2, 3, 5, 6, 7, 12):
+        np.testing.assert_allclose(_integer_power(ms.Tensor(x), n).asnumpy(), x**n, rtol=1e-14)
+    p, d = 5, np.linspace(0.1, 6.0, 9)
+    u = np.minimum(d / 5.0, 1.0)
+    expected = (1 - (p + 1) * (p + 2) / 2 * u**p + p * (p + 2) * u ** (p + 1) - p * (p + 1) / 2 * u ** (p + 2)) * (d < 5.0)
+    np.testing.assert_allclose(PolynomialEnvelope(5.0, p)(ms.Tensor(d)).asnumpy(), expected, atol=1e-14)
+    with pytest.raises(ConfigError, match="envelope_p"):
+        PolynomialEnvelope(5.0, 5.5)

@@ -7,6 +7,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from ..errors import ConfigError
+
 
 def _integer_power(x, n: int):
     """x**n for a Python int n >= 1 as repeated squaring (unrolled when the graph is traced).
@@ -71,7 +73,7 @@ class PolynomialEnvelope(nn.Cell):
         super().__init__()
         self.cutoff = float(cutoff)
         if int(p) != p or p < 1:
-            raise ValueError(f"envelope exponent p = {p} must be a positive integer")
+            raise ConfigError(f"model.envelope_p = {p} must be a positive integer (the envelope exponent)")
         self.p_int = int(p)
         self.p = float(p)
 
