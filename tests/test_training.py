@@ -70,6 +70,31 @@ def test_loss_matches_numpy_for_mse_huber_and_stress(copper_frames):
             assert got == pytest.approx(want, rel=1e-10)
 
 
+def test_loss_without_stress_has_the_same_value_and_weight_gradients(copper_frames):
+    """stress=False (Potential.energy_forces: no strain in the graph) equals the full loss with w_S = 0."""
+    model = build("schnet", elements=["Cu"], cutoff=4.0, n_features=8, n_interactions=1, n_rbf=8, dtype="float64",
+                  seed=3)
+    potential = Potential(model)
+    frames = [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": a.cell[:], "pbc": a.pbc,
+               "energy": a.get_potential_energy(), "forces": a.get_forces()} for a in copper_frames[:2]]
+    batch = collate(frames, 4.0, properties=["energy", "forces"], dtype="float64")
+    inputs = loss_inputs(potential, batch)
+    weights = list(model.trainable_params())
+    results = []
+    for stress in (True, False):
+        loss = PotentialLoss(potential, (0.7, 3.0, 0.0), stress=stress)
+        value, grads = ms.jit(ms.value_and_grad(loss, None, weights))(*inputs)
+        results.append((float(value.asnumpy()), [g.asnumpy() for g in grads]))
+    (v_full, g_full), (v_lean, g_lean) = results
+    assert v_lean == pytest.approx(v_full, rel=1e-12) and v_full > 0
+    for a, b in zip(g_full, g_lean):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14)
+    e, _, f = ms.jit(potential.energy_forces)(*potential.inputs(batch))
+    pred = potential.evaluate(batch)
+    np.testing.assert_allclose(f.asnumpy(), pred["forces"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(e.asnumpy(), pred["energy"], rtol=1e-12)
+
+
 def test_norms_make_shard_losses_add_up_to_the_combined_loss(molecule_frames):
     """Data parallel: rank losses normalised by the combined counts sum to the combined loss."""
     model = build("schnet", elements=["H", "C", "N", "O"], cutoff=4.0, n_features=8, n_interactions=1, n_rbf=8,

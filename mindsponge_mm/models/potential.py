@@ -41,17 +41,31 @@ class EnergyCell(nn.Cell):
     def construct(self, positions, strain, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                   structure_index):
         n_structures = cell.shape[0]
-        species = ops.gather(self.species_table, atomic_numbers, 0)
         eye = ops.eye(3, 3, positions.dtype).reshape(1, 9)
         deform = eye + 0.5 * (strain + strain.transpose(0, 2, 1)).reshape(n_structures, 9)  # rows of (1 + ε)
         pair_structure = ops.gather(structure_index, idx_i, 0)
-        pair_cell = ops.gather(cell.reshape(n_structures, 9), pair_structure, 0)  # [P, 9]: cell rows
-        pair_deform = ops.gather(deform, pair_structure, 0)
-        # r_ij = R[j] - R[i] + S·cell, then strained: r_ij (1 + ε) — the same as straining R and the
-        # cell first. Written with 2-D column slices: tiny batched matmuls are slow on CPU.
-        r = (ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0)
-             + _row_times_matrix(shifts, pair_cell))
-        vectors = _row_times_matrix(r, pair_deform)
+        # r_ij (1 + ε): the same as straining R and the cell first. Written with 2-D column slices:
+        # tiny batched matmuls are slow on CPU.
+        vectors = _row_times_matrix(self.pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure),
+                                    ops.gather(deform, pair_structure, 0))
+        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures)
+
+    def unstrained(self, positions, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
+        """The same [S + A] without a strain input: the graph for energy and forces only (training
+        without stress labels differentiates this twice, so the strain path is left out)."""
+        n_structures = cell.shape[0]
+        pair_structure = ops.gather(structure_index, idx_i, 0)
+        vectors = self.pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure)
+        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures)
+
+    @staticmethod
+    def pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure):
+        """r_ij = R[j] - R[i] + S·cell [P, 3]."""
+        pair_cell = ops.gather(cell.reshape(cell.shape[0], 9), pair_structure, 0)  # [P, 9]: cell rows
+        return ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0) + _row_times_matrix(shifts, pair_cell)
+
+    def energies(self, atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures):
+        species = ops.gather(self.species_table, atomic_numbers, 0)
         atom_energy = self.model(species, vectors, idx_i, idx_j, pair_mask, atom_mask)
         structure_energy = ops.unsorted_segment_sum(atom_energy, structure_index, n_structures)
         # per-atom energies ride along without a gradient (the gradient is that of Σ E_structure)
@@ -71,6 +85,7 @@ class Potential(HostEvaluation, nn.Cell):
         # value_and_grad of the vector [S] differentiates its sum. has_aux is avoided on purpose: in
         # MindSpore 2.10 the aux outputs of an inner value_and_grad get wrong outer gradients.
         self.grad_fn = ms.value_and_grad(self.energy_cell, grad_position=(0, 1))
+        self.force_grad_fn = ms.value_and_grad(self.energy_cell.unstrained, grad_position=0)
         self._jit_construct = None
         self.compiled_shapes: set = set()
 
@@ -106,6 +121,15 @@ class Potential(HostEvaluation, nn.Cell):
         factor = periodic.astype(cell.dtype) / safe_volume
         stress = grad_strain * factor.reshape(-1, 1, 1)
         return structure_energy, atom_energy, -grad_r, stress
+
+    def energy_forces(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                      structure_index):
+        """(energy [S], energies [A], forces [A, 3]) of the same inputs as :meth:`construct`, without
+        the stress (a smaller graph, and a much smaller one when it is differentiated again)."""
+        energies, grad_r = self.force_grad_fn(positions, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask,
+                                              atom_mask, structure_index)
+        n_structures = cell.shape[0]
+        return energies[:n_structures], energies[n_structures:], -grad_r
 
     # ------------------------------------------------------------------ host side
     # inputs(batch) and evaluate(batch) come from potentials.base.HostEvaluation

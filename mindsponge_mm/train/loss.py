@@ -29,10 +29,12 @@ class PotentialLoss(nn.Cell):
     ``construct`` takes the potential's ten inputs, then ``n_atoms [S]`` int32, ``energy_ref [S]``,
     ``forces_ref [A, 3]``, ``stress_ref [S, 3, 3]``, ``stress_mask [S]`` (1.0 where a stress label
     exists) and ``norms [3]`` = (N_S, N_A, N_σ), and returns the loss (eV² or (eV/Å)²).
+    ``stress=False`` (no stress term at any epoch) leaves the stress out of the graph; the stress
+    inputs are then ignored.
     """
 
     def __init__(self, potential, weights=(1.0, 1.0, 0.0), kind: str = "mse", huber_delta: float = 0.01,
-                 energy_mode: str = "per_atom"):
+                 energy_mode: str = "per_atom", stress: bool = True):
         super().__init__()
         if kind not in LOSS_KINDS:
             raise ConfigError(f"training.loss.type must be one of {', '.join(LOSS_KINDS)}, got {kind!r}")
@@ -44,6 +46,8 @@ class PotentialLoss(nn.Cell):
         self.huber = kind == "huber"
         self.delta = float(huber_delta)
         self.per_atom = energy_mode == "per_atom"
+        # without stress labels the strain derivative is left out of the graph (potential.energy_forces)
+        self.stress = bool(stress) or not hasattr(potential, "energy_forces")
 
     def set_weights(self, energy: float, forces: float, stress: float) -> None:
         """New weights, effective at the next step (in-place: compiled graphs see them)."""
@@ -57,22 +61,27 @@ class PotentialLoss(nn.Cell):
 
     def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                   structure_index, n_atoms, energy_ref, forces_ref, stress_ref, stress_mask, norms):
-        energy, _, forces, stress = self.potential(positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j,
-                                                   pair_mask, atom_mask, structure_index)
+        n_s, n_a, n_sigma = ops.split(ops.maximum(norms, 1.0), 1)
+        w_e, w_f, w_s = ops.split(self.weights, 1)
+        if self.stress:
+            energy, _, forces, stress = self.potential(positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j,
+                                                       pair_mask, atom_mask, structure_index)
+            s_mask = stress_mask.reshape(-1, 1, 1)
+            s_term = w_s * (self.rho(stress - stress_ref) * s_mask).sum() / (9.0 * n_sigma)
+        else:
+            energy, _, forces = self.potential.energy_forces(positions, cell, pbc, atomic_numbers, shifts, idx_i,
+                                                             idx_j, pair_mask, atom_mask, structure_index)
+            s_term = w_s * 0.0
         dtype = energy.dtype
         real = (n_atoms > 0).astype(dtype)
         if self.per_atom:
             de = (energy - energy_ref) / ops.maximum(n_atoms.astype(dtype), 1.0)
         else:
             de = energy - energy_ref
-        n_s, n_a, n_sigma = ops.split(ops.maximum(norms, 1.0), 1)
         e_loss = (self.rho(de) * real).sum() / n_s
         mask = ops.expand_dims(atom_mask.astype(dtype), 1)
         f_loss = (self.rho(forces - forces_ref) * mask).sum() / (3.0 * n_a)
-        s_mask = stress_mask.reshape(-1, 1, 1)
-        s_loss = (self.rho(stress - stress_ref) * s_mask).sum() / (9.0 * n_sigma)
-        w_e, w_f, w_s = ops.split(self.weights, 1)
-        return (w_e * e_loss + w_f * f_loss + w_s * s_loss).reshape(())
+        return (w_e * e_loss + w_f * f_loss + s_term).reshape(())
 
 
 def loss_inputs(potential, batch, norms=None) -> tuple:

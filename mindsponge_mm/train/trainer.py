@@ -28,6 +28,7 @@ import numpy as np
 from mindspore import nn
 
 from ..errors import UserError
+from ..host_wait import HostWait
 from ..io_utils import write_text_atomic
 from ..models.potential import Potential, read_checkpoint
 from . import plots
@@ -76,14 +77,15 @@ class Trainer:
         loss_cfg = settings["loss"]
         self.weight_schedule = WeightSchedule(loss_cfg["energy_weight"], loss_cfg["forces_weight"],
                                               loss_cfg["stress_weight"], loss_cfg["schedule"])
-        self._check_labels(train_loader.dataset)
+        used = self._check_labels(train_loader.dataset)
         self.loss = PotentialLoss(potential, self.weight_schedule.value(0), loss_cfg["type"], loss_cfg["huber_delta"],
-                                  loss_cfg["energy_mode"])
+                                  loss_cfg["energy_mode"], stress=used["stress"])
         params = potential.model.trainable_params()
         self.optimizer = build_optimizer(params, settings["optimizer"], settings["lr"], settings["weight_decay"])
         self.ema = EMA(self.optimizer.parameters, settings["ema_decay"]) if settings["ema_decay"] else None
         self.step_cell = TrainStep(self.loss, self.optimizer, settings["clip_grad_norm"], self.ema, self.world)
         self.step_fn = ms.jit(self.step_cell.construct)
+        self.host_wait = HostWait()  # sleeps while a step runs instead of MindSpore's busy wait (host_wait.py)
         sched = settings["scheduler"]
         self.lr_schedule = LRSchedule(sched["type"], settings["lr"], settings["epochs"], sched["warmup_epochs"],
                                       sched["min_lr"], sched["factor"], sched["patience"])
@@ -100,12 +102,15 @@ class Trainer:
         with open(self.out_dir / "train.log", "a") as f:
             f.write(text + "\n")
 
-    def _check_labels(self, dataset) -> None:
+    def _check_labels(self, dataset) -> dict:
+        """{label: whether the loss uses it at any epoch}; a used label the dataset lacks is a UserError."""
+        out = {}
         for name, w in zip(("energy", "forces", "stress"), self.weight_schedule.initial):
-            used = w > 0 or any(c.get(name, 0) > 0 for c in self.weight_schedule.changes)
+            out[name] = used = w > 0 or any(c.get(name, 0) > 0 for c in self.weight_schedule.changes)
             if used and name not in dataset.properties:
                 raise UserError(f"{dataset.source}: the loss uses {name} (training.loss.{name}_weight > 0) but the "
                                 f"dataset has no {name!r} column; set training.loss.{name}_weight: 0")
+        return out
 
     def _set_lr(self, value: float) -> None:
         if value != self._lr_now:
@@ -229,7 +234,7 @@ class Trainer:
                 lr = self.lr_schedule.value(epoch, step, n_steps)
                 self._set_lr(lr)
                 self.compiled_shapes.add(batch.shape)
-                value = float(self.step_fn(*loss_inputs(self.potential, batch, norms)).asnumpy())
+                value = float(self.host_wait(self.step_fn(*loss_inputs(self.potential, batch, norms)), batch.shape))
                 if not math.isfinite(value):
                     if bar is not None:
                         bar.close()
