@@ -52,6 +52,8 @@ class ForceField(nn.Cell):
         self.pbc = ms.Tensor(np.asarray(pbc, bool))
         self.n_structures = len(pbc)
         self.cutoff2 = float(potential.cutoff) ** 2
+        # no periodic structure: the stress is zero, and the strain derivative is left out of the graph
+        self.stress = bool(np.asarray(pbc).any()) or not hasattr(potential, "energy_forces")
 
     def construct(self, r, cell):
         idx_i, idx_j, shifts, mask, count, overflow = self.nl(r, cell)
@@ -64,8 +66,13 @@ class ForceField(nn.Cell):
         d = ops.stop_gradient(ops.gather(r, idx_j, 0) - ops.gather(r, idx_i, 0) + _row_times_matrix(shifts, cell_rows))
         d2 = (d * d).sum(-1)
         within = ops.logical_and(mask, d2 < self.cutoff2)
-        energy, _, forces, stress = self.potential(r, cell, self.pbc, self.atomic_numbers, shifts, idx_i, idx_j,
-                                                   within, self.atom_mask, self.structure_index)
+        if self.stress:
+            energy, _, forces, stress = self.potential(r, cell, self.pbc, self.atomic_numbers, shifts, idx_i, idx_j,
+                                                       within, self.atom_mask, self.structure_index)
+        else:
+            energy, _, forces = self.potential.energy_forces(r, cell, self.pbc, self.atomic_numbers, shifts, idx_i,
+                                                             idx_j, within, self.atom_mask, self.structure_index)
+            stress = ops.zeros_like(cell)
         min_d2 = ops.where(within, d2, ops.full_like(d2, 1e6)).min()
         return energy, forces, stress, overflow, min_d2
 
