@@ -5,8 +5,9 @@ SchNet and PaiNN with 128 features, 3 interactions, 20 radial functions, 5 Å cu
 runs the same step (forward, forces by autograd, E+F MSE loss, backward, Adam) side by side;
 otherwise the ratio uses the SchNetPack step time measured on this machine in ../shared/PEERS.md
 (marked "ref"). Ratio = peer time / our time, so > 1 means we are faster. Times are means over
-the timed steps, synchronised every step with the Trainer's ``HostWait`` (``ms/step``) and, for
-comparison, with a plain ``asnumpy()`` that leaves MindSpore's busy wait on (``busy-wait ms``).
+the timed steps, each synchronised (``asnumpy``) as the Trainer does. The package turns on
+MindSpore's host-blocking graph runs on the CPU (``mindsponge_mm/runtime.py``); run with
+``MS_DEV_HOST_BLOCKING_RUN=0`` to see MindSpore's asynchronous default (about 4x slower here).
 
 Run alone on the machine: ``python benchmarks/training.py [--steps 50]``.
 """
@@ -22,7 +23,6 @@ import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mindsponge_mm.data import AtomsDataset, AtomsLoader, statistics  # noqa: E402
-from mindsponge_mm.host_wait import HostWait  # noqa: E402
 from mindsponge_mm.models import Potential, build  # noqa: E402
 from mindsponge_mm.train import PotentialLoss, TrainStep, loss_inputs  # noqa: E402
 
@@ -52,16 +52,12 @@ def time_ours(name, ds, data, steps):
     t0 = time.perf_counter()
     step(*inputs[0]).asnumpy()
     compile_s = time.perf_counter() - t0
-    result = {}
-    for mode in ("spin", "sleep"):  # MindSpore's own busy wait, then the Trainer's HostWait
-        wait = HostWait(enabled=mode == "sleep")
-        for k in range(20):  # HostWait learns the step's duration
-            wait(step(*inputs[k % len(inputs)]), "step")
-        t0 = time.perf_counter()
-        for k in range(steps):
-            wait(step(*inputs[k % len(inputs)]), "step")
-        result[mode] = 1e3 * (time.perf_counter() - t0) / steps
-    return result["sleep"], result["spin"], compile_s
+    for k in range(5):
+        step(*inputs[k % len(inputs)]).asnumpy()
+    t0 = time.perf_counter()
+    for k in range(steps):
+        step(*inputs[k % len(inputs)]).asnumpy()
+    return 1e3 * (time.perf_counter() - t0) / steps, compile_s
 
 
 def time_schnetpack(name, data, steps):
@@ -117,14 +113,15 @@ def main():
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
     ds, data = batches(args.steps)
-    cols = ["model", "ms/step", "structures/s", "busy-wait ms", "compile s", "peer ms", "peer/ours"]
+    cols = ["model", "ms/step", "structures/s", "compile s", "peer ms", "peer/ours"]
+    print(f"MS_DEV_HOST_BLOCKING_RUN={os.environ.get('MS_DEV_HOST_BLOCKING_RUN', 'unset')}")
     print(" | ".join(f"{c:>13}" for c in cols))
     for name in args.models:
-        ms_step, spin_ms, compile_s = time_ours(name, ds, data, args.steps)
+        ms_step, compile_s = time_ours(name, ds, data, args.steps)
         peer, tag = time_schnetpack(name, data, args.steps), ""
         if peer is None:
             peer, tag = PEER_REFERENCE_MS[name], " ref"
-        row = [name, f"{ms_step:.1f}", f"{1e3 * BATCH / ms_step:.0f}", f"{spin_ms:.1f}", f"{compile_s:.1f}", f"{peer:.1f}{tag}",
+        row = [name, f"{ms_step:.1f}", f"{1e3 * BATCH / ms_step:.0f}", f"{compile_s:.1f}", f"{peer:.1f}{tag}",
                f"{peer / ms_step:.2f}"]
         print(" | ".join(f"{c:>13}" for c in row), flush=True)
 

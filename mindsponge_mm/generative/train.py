@@ -12,7 +12,6 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from ..host_wait import HostWait
 from ..io_utils import atomic_path, write_text_atomic
 from .latent import MolMIM
 from .metrics import reconstruction
@@ -114,7 +113,6 @@ def fit(mim: MolMIM, train: Sequence[str], val: Sequence[str] = (), *, epochs: i
     jitted = ms.jit(step.construct)
     out_dir = Path(out_dir) if out_dir is not None else None
     rows, start = [], time.perf_counter()
-    host_wait = HostWait()  # sleeps while a step runs instead of MindSpore's busy wait (host_wait.py)
     val = list(val)[:n_eval]
     log(f"training  {len(train)} molecules, {per_epoch} steps/epoch of {batch_size}, {epochs} epochs, "
         f"{sum(p.size for p in mim.model.trainable_params())} weights, code size {mim.code_size}")
@@ -127,8 +125,8 @@ def fit(mim: MolMIM, train: Sequence[str], val: Sequence[str] = (), *, epochs: i
                 eps = rng.standard_normal((ids.shape[0], mim.code_size)).astype(np.float32)
                 keep = (rng.random((ids.shape[0], ids.shape[1] - 1)) >= token_dropout).astype(np.int32)
                 keep[:, 0] = 1  # BOS
-                loss = float(host_wait(jitted(ms.Tensor(ids), ms.Tensor(eps), ms.Tensor(keep),
-                                              mim.causal(ids.shape[1] - 1)), ids.shape))
+                loss = float(jitted(ms.Tensor(ids), ms.Tensor(eps), ms.Tensor(keep),
+                                    mim.causal(ids.shape[1] - 1)).asnumpy())
                 losses.append(loss)
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         row = {"epoch": epoch, "step": epoch * per_epoch, "train_loss": float(np.mean(losses)), "val_exact": "",

@@ -28,7 +28,6 @@ import numpy as np
 from mindspore import nn
 
 from ..errors import UserError
-from ..host_wait import HostWait
 from ..io_utils import write_text_atomic
 from ..models.potential import Potential, read_checkpoint
 from . import plots
@@ -85,7 +84,6 @@ class Trainer:
         self.ema = EMA(self.optimizer.parameters, settings["ema_decay"]) if settings["ema_decay"] else None
         self.step_cell = TrainStep(self.loss, self.optimizer, settings["clip_grad_norm"], self.ema, self.world)
         self.step_fn = ms.jit(self.step_cell.construct)
-        self.host_wait = HostWait()  # sleeps while a step runs instead of MindSpore's busy wait (host_wait.py)
         sched = settings["scheduler"]
         self.lr_schedule = LRSchedule(sched["type"], settings["lr"], settings["epochs"], sched["warmup_epochs"],
                                       sched["min_lr"], sched["factor"], sched["patience"])
@@ -234,7 +232,7 @@ class Trainer:
                 lr = self.lr_schedule.value(epoch, step, n_steps)
                 self._set_lr(lr)
                 self.compiled_shapes.add(batch.shape)
-                value = float(self.host_wait(self.step_fn(*loss_inputs(self.potential, batch, norms)), batch.shape))
+                value = float(self.step_fn(*loss_inputs(self.potential, batch, norms)).asnumpy())
                 if not math.isfinite(value):
                     if bar is not None:
                         bar.close()
