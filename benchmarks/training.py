@@ -9,7 +9,7 @@ the timed steps, each synchronised (``asnumpy``) as the Trainer does. The packag
 MindSpore's host-blocking graph runs on the CPU (``mindsponge_mm/runtime.py``); run with
 ``MS_DEV_HOST_BLOCKING_RUN=0`` to see MindSpore's asynchronous default (about 4x slower here).
 
-Run alone on the machine: ``python benchmarks/training.py [--steps 50]``.
+Run alone on the machine: ``python benchmarks/training.py [--steps 100]``.
 """
 from __future__ import annotations
 

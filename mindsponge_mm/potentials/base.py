@@ -12,6 +12,9 @@ and returns ``(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3
 pairs beyond it are ignored), ``elements`` (atomic numbers, or None for any element) and
 ``dtype_name`` ("float32" or "float64"). :class:`HostEvaluation` adds ``inputs(batch)`` and
 ``evaluate(batch)``; a subclass only says how to check elements (:meth:`check_elements`).
+A potential may also offer ``energy_forces`` (the same inputs, without the stress, as a smaller
+graph; the learned ``Potential`` does): training without stress and MD of molecules use it where
+it exists and the full call elsewhere, so any Cell with the contract above still works.
 """
 from __future__ import annotations
 
