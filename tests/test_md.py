@@ -53,12 +53,14 @@ def test_nve_bundled_ethanol_small_schnet():
     pot = Potential(model)
     state = MDState.from_atoms(atoms).maxwell_boltzmann(300, seed=2)
     sim = Simulation(state, pot, build_integrator("verlet", dt=0.25), skin=1.0, min_distance=0.3)
+    assert sim.capacity == 9 * 8  # a molecule's list holds at most n (n - 1) pairs: the capacity is capped there
     e = [sim.observables()["total_energy"][0]]
     sim.run(600, block=100, callback=lambda s: e.append(s.observables()["total_energy"][0]))
     e = np.array(e)
     kin = sim.observables()["kinetic_energy"][0]
     assert np.abs(e - e[0]).max() < 2e-3, (e - e[0])  # eV over 150 fs (kinetic energy ~0.3 eV)
     assert kin > 0
+    assert sim.n_resizes == 0
 
 
 def canonical_run(name, n_replicas=8, steps=3200, every=20, equilibrate=500, temperature=150.0, dt=5.0, **kw):

@@ -204,3 +204,20 @@ def test_integer_power_and_envelope_exponent():
     np.testing.assert_allclose(PolynomialEnvelope(5.0, p)(ms.Tensor(d)).asnumpy(), expected, atol=1e-14)
     with pytest.raises(ConfigError, match="envelope_p"):
         PolynomialEnvelope(5.0, 5.5)
+
+
+def test_painn_fused_radial_filters_equal_the_per_layer_filters():
+    """PaiNN runs all layers' filters as one matmul with the bias and cutoff folded in; it must equal
+    (rbf W_t + b_t) · fcut layer by layer (the weights keep their per-layer names in checkpoints)."""
+    import mindspore as ms
+
+    model = build("painn", elements=["H", "C"], dtype="float64", seed=4, **SMALL["painn"])
+    for f in model.filters:  # non-zero biases, so that their folding is tested too
+        f.bias.copy_(ms.Tensor(np.random.default_rng(5).normal(size=f.bias.shape)))
+    rng = np.random.default_rng(6)
+    rbf, fcut = rng.normal(size=(7, 20)), rng.uniform(0, 1, (7, 1))
+    fused = model.radial_filters(ms.Tensor(rbf), ms.Tensor(fcut))
+    assert len(fused) == len(model.filters)
+    for got, f in zip(fused, model.filters):
+        expected = (rbf @ f.weight.asnumpy() + f.bias.asnumpy()) * fcut
+        np.testing.assert_allclose(got.asnumpy(), expected, rtol=1e-12, atol=1e-12)

