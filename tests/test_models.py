@@ -145,6 +145,22 @@ def test_molecule_stress_is_zero(potential, ethanol):
     assert np.all(run(potential, ethanol)[2] == 0)
 
 
+def test_molecules_use_the_energy_forces_graph_with_the_same_results(potential, ethanol):
+    """evaluate() runs the smaller energy+forces graph for batches without periodic structures: the same
+    energies and forces as the full (stress) graph, and a zero stress."""
+    import mindspore as ms
+
+    batch = collate(frames_of(ethanol, ethanol), potential.cutoff, dtype=potential.model.dtype_name)
+    out = potential.evaluate(batch)
+    assert potential._jit_energy_forces is not None
+    energy, energies, forces, stress = ms.jit(potential.construct)(*potential.inputs(batch))
+    tol = tolerance(potential)
+    np.testing.assert_allclose(out["forces"], forces.asnumpy(), rtol=0, atol=tol * np.abs(out["forces"]).max())
+    np.testing.assert_allclose(out["energy"], energy.asnumpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(out["energies"], energies.asnumpy(), rtol=tol, atol=tol)
+    assert out["stress"].shape == stress.shape and np.all(out["stress"] == 0) and np.all(stress.asnumpy() == 0)
+
+
 def test_unknown_element_is_a_clear_error(potential):
     atoms = Atoms("NH3", positions=[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
     with pytest.raises(UserError, match="atom 0 is N, which this .* model was not built for \\(elements: H, C, O, Cu\\)"):

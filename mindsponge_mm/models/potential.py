@@ -87,6 +87,7 @@ class Potential(HostEvaluation, nn.Cell):
         self.grad_fn = ms.value_and_grad(self.energy_cell, grad_position=(0, 1))
         self.force_grad_fn = ms.value_and_grad(self.energy_cell.unstrained, grad_position=0)
         self._jit_construct = None
+        self._jit_energy_forces = None
         self.compiled_shapes: set = set()
 
     @property
