@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from ..nn import BesselBasis, CosineCutoff, Dense, MLP, gather_rows, safe_norm, scatter_sum
+from ..nn import BesselBasis, CosineCutoff, Dense, MLP, gather_rows, matmul, safe_norm, scatter_sum
 from .base import AtomisticModel
 from .registry import register
 
@@ -97,14 +97,14 @@ class PaiNN(AtomisticModel):
         [P, 3n] per layer, and their gradients. (One matmul for all layers, split afterwards, is slower:
         the split and its gradient copy [P, 9n].)"""
         x = ops.concat([rbf * fcut, fcut], 1)
-        return [ops.matmul(x, ops.concat([f.weight, f.bias.reshape(1, -1)], 0)) for f in self.filters]
+        return [matmul(x, ops.concat([f.weight, f.bias.reshape(1, -1)], 0)) for f in self.filters]
 
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
         n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
         unit = vectors / ops.expand_dims(d, 1)
         n = self.n_features
-        unit3 = ops.matmul(unit, self.expand)  # [P, 3n]: r̂ repeated per feature
+        unit3 = matmul(unit, self.expand)  # [P, 3n]: r̂ repeated per feature
         fcut = ops.expand_dims(self.fcut(d) * pair_mask.astype(d.dtype), 1)
         filters = self.radial_filters(self.rbf(d), fcut)
         s = ops.gather(self.embedding.weight, species, 0)

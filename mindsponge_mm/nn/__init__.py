@@ -4,10 +4,10 @@ Everything here is built from matmul, gather, reshape and segment ops, so it com
 CPU and Ascend and can be differentiated twice (forces, then a force loss).
 """
 from .basis import BesselBasis, CosineCutoff, GaussianBasis, PolynomialEnvelope
-from .dense import MLP, Dense, activation, shifted_softplus
+from .dense import MLP, Dense, activation, matmul, shifted_softplus
 from .geometry import gather_rows, safe_norm, scatter_sum
 
 __all__ = [
-    "Dense", "MLP", "activation", "shifted_softplus", "GaussianBasis", "BesselBasis", "CosineCutoff",
+    "Dense", "MLP", "activation", "matmul", "shifted_softplus", "GaussianBasis", "BesselBasis", "CosineCutoff",
     "PolynomialEnvelope", "safe_norm", "scatter_sum", "gather_rows",
 ]

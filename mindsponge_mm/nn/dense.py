@@ -9,6 +9,20 @@ import numpy as np
 from mindspore import Parameter, nn, ops
 
 _LOG2 = math.log(2.0)
+_MATMUL = ops.MatMul()
+
+
+def matmul(a, b):
+    """a @ b for 2-D ``a`` [m, k] and ``b`` [k, n], through MindSpore's ``MatMul`` primitive.
+
+    Use it for every 2-D product in a model. ``ops.matmul`` (``MatMulExt``) differentiates into an
+    explicit ``Transpose`` kernel of the other operand for each gradient, on every call, weights
+    included; the primitive's gradient sets the kernel's transpose flags instead. Measured (2 CPU
+    cores, 128 features, batch of 10 ethanol, E+F loss with double backward and Adam): PaiNN train
+    step 57–63 → 54–61 ms, SchNet 29–41 → 26–31 ms; PaiNN energy+forces on one ethanol 21 fewer
+    kernels and 5.9 → 5.4 ms of kernel time.
+    """
+    return _MATMUL(a, b)
 
 
 def softplus(x):
@@ -74,7 +88,7 @@ class Dense(nn.Cell):
 
     def construct(self, x):
         shape = x.shape
-        y = ops.matmul(x.reshape(-1, shape[-1]), self.weight)
+        y = matmul(x.reshape(-1, shape[-1]), self.weight)
         if self.has_bias:
             y = y + self.bias
         return self.act(y.reshape(shape[:-1] + (y.shape[-1],)))

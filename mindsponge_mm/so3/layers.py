@@ -24,6 +24,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
+from ..nn.dense import matmul
 from .irreps import Irrep, Irreps
 from .wigner import wigner_3j
 
@@ -159,7 +160,7 @@ class EquivariantLinear(nn.Cell):
                 wc = [ops.reshape(w[o : o + mi * mo], (mi, mo)) for o, mi, mo in cols]
                 wrows.append(ops.concat(wc, 1) if len(wc) > 1 else wc[0])
             wg = ops.concat(wrows, 0) if len(wrows) > 1 else wrows[0]
-            yg = ops.matmul(ops.reshape(xg, (n * d, m_in)), wg)  # [n*d, Σ mul_out]
+            yg = matmul(ops.reshape(xg, (n * d, m_in)), wg)  # [n*d, Σ mul_out]
             gys.append(ops.transpose(ops.reshape(yg, (n, d, -1)), (0, 2, 1)))  # [n, Σ mul_out, d]
         outs = []
         for j in range(self._n_out):
@@ -317,7 +318,7 @@ class TensorProductUVU(nn.Cell):
         if not self._groups_contiguous:
             return ops.unsorted_segment_sum(self.construct(x1, x2, weights), index, n_nodes)
         e = x1.shape[0]
-        y = ops.matmul(x2, self._K)
+        y = matmul(x2, self._K)
         x1_parts = ops.split(x1, self._x1_sections, 1)
         y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
         w_groups = ops.split(weights, self._w_group_sections, 1)
@@ -326,7 +327,7 @@ class TensorProductUVU(nn.Cell):
             yg = ops.reshape(y_parts[g], (e, d1, sg))
             z = ops.bmm(ops.reshape(x1_parts[self._group_entries[g]], (e, u, d1)), yg)  # [E, u, S_g]
             wg = ops.transpose(ops.reshape(w_groups[g], (e, len(items), u)), (0, 2, 1))  # [E, u, n_g]
-            w_exp = ops.reshape(ops.matmul(ops.reshape(wg, (e * u, len(items))), self._w_expand[g]), (e, u, sg))
+            w_exp = ops.reshape(matmul(ops.reshape(wg, (e * u, len(items))), self._w_expand[g]), (e, u, sg))
             summed = ops.unsorted_segment_sum(ops.reshape(z * w_exp, (e, u * sg)), index, n_nodes)
             node_parts.append(ops.split(ops.reshape(summed, (n_nodes, u, sg)), [item[2] for item in items], 2))
         blocks = []
@@ -341,7 +342,7 @@ class TensorProductUVU(nn.Cell):
         x2, _ = _flatten_leading(x2, self.irreps_edge_sh.dim)
         w, _ = _flatten_leading(weights, self.weight_numel)
         e = x1.shape[0]
-        y = ops.matmul(x2, self._K)  # [E, Σ d1*S_g]
+        y = matmul(x2, self._K)  # [E, Σ d1*S_g]
         # ops.split rather than slices throughout: on MindSpore's CPU backend the gradient of a
         # slice is a full-size zero tensor per slice, which multiplies memory in the double backward
         x1_parts = ops.split(x1, self._x1_sections, 1)
@@ -552,7 +553,7 @@ class Gate(nn.Cell):
             for a, b, act, c in self._gates:
                 gs.append(self._apply(x[:, a:b], act, c))
             g = ops.concat(gs, 1) if len(gs) > 1 else gs[0]
-            outs.append(x[:, self._gated_start :] * ops.matmul(g, self._expand))
+            outs.append(x[:, self._gated_start :] * matmul(g, self._expand))
         out = ops.concat(outs, 1) if len(outs) > 1 else outs[0]
         return ops.reshape(out, lead + (self.irreps_out.dim,))
 
@@ -823,10 +824,10 @@ class SymmetricContraction(nn.Cell):
         bs = []
         for i in self._nu_active:
             mono = monos[i]
-            bs.append(ops.matmul(ops.reshape(mono, (n * c, mono.shape[2])), self._ubar[i]))
+            bs.append(matmul(ops.reshape(mono, (n * c, mono.shape[2])), self._ubar[i]))
         b = ops.concat(bs, 1) if len(bs) > 1 else bs[0]  # [N*C, T]
-        wexp = ops.matmul(self._gathered_weights(element), self._expand)  # [N*C, T]
-        out = ops.matmul(b * wexp, self._sum)  # [N*C, Σ M_o]
+        wexp = matmul(self._gathered_weights(element), self._expand)  # [N*C, T]
+        out = matmul(b * wexp, self._sum)  # [N*C, Σ M_o]
         return ops.reshape(out, (n, c, -1))
 
     # ------------------------------------------------------------------ successive (MACE) evaluation

@@ -27,6 +27,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
+from ..nn.dense import matmul
 from .irreps import Irreps
 from .wigner import wigner_3j
 
@@ -109,7 +110,7 @@ def spherical_harmonics(l_max: int, vectors: Tensor, normalize: bool = True) -> 
         l = 1
         for m in mats:
             outer = ops.reshape(ops.expand_dims(y, 2) * ops.expand_dims(x, 1), (n, (2 * l + 1) * 3))
-            y = ops.matmul(outer, Tensor(m, dtype))
+            y = matmul(outer, Tensor(m, dtype))
             outs.append(y)
             l = l + 1
     out = ops.concat(outs, -1)
@@ -150,7 +151,7 @@ class SphericalHarmonics(nn.Cell):
             for i in range(self._n_mats):
                 l = i + 1
                 outer = ops.reshape(ops.expand_dims(y, 2) * ops.expand_dims(x, 1), (n, (2 * l + 1) * 3))
-                y = ops.matmul(outer, self._mats[i])
+                y = matmul(outer, self._mats[i])
                 outs.append(y)
         out = ops.concat(outs, -1)
         return ops.reshape(out, tuple(lead) + (self.dim,))
