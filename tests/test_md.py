@@ -160,6 +160,36 @@ def test_overflow_is_detected_and_handled():
     np.testing.assert_allclose(small.state.positions, ref.state.positions, atol=1e-4)
 
 
+def _argon_run(steps=200, **kwargs):
+    sim = Simulation(MDState.from_atoms(argon(2, rattle=0.1)).maxwell_boltzmann(120, seed=1),
+                     SmoothLJ(cutoff=5.5, r_on=4.5, dtype="float64"), build_integrator("verlet", dt=5.0), skin=0.5,
+                     dtype="float64", **kwargs)
+    sim.run(steps, block=50)
+    return sim
+
+
+def test_pairs_within_the_cutoff_are_packed_for_the_potential():
+    """Periodic systems: the potential sees only the list's pairs within the cutoff, packed into fewer slots;
+    the trajectory is that of an unpacked run (pair_capacity = capacity) through several list rebuilds."""
+    packed = _argon_run()
+    assert packed.forcefield.compact and packed.pair_capacity < 0.8 * packed.capacity
+    assert int(packed.nl.n_builds.asnumpy()) > 1 and packed.n_resizes == 0
+    within = int(packed.forcefield.within_count.asnumpy())
+    assert 0.7 * packed.pair_capacity < within <= packed.pair_capacity
+    full = _argon_run(capacity=packed.capacity, pair_capacity=packed.capacity)
+    assert not full.forcefield.compact
+    np.testing.assert_allclose(packed.state.positions, full.state.positions, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(packed.potential_energy, full.potential_energy, rtol=1e-12)
+
+
+def test_packed_pair_overflow_is_detected_and_handled():
+    """Too few packed slots for the pairs within the cutoff: the block is rerun with more, same trajectory."""
+    ref = _argon_run(steps=100)
+    small = _argon_run(steps=100, pair_capacity=50)
+    assert small.n_resizes >= 1 and small.pair_capacity > 50 and small.capacity == ref.capacity
+    np.testing.assert_allclose(small.state.positions, ref.state.positions, rtol=0, atol=1e-10)
+
+
 class LogWall(nn.Cell):
     """E = Σ log(x_i), pulling atoms to x = 0: finite for x > 0, NaN once an atom crosses x = 0."""
 

@@ -6,7 +6,8 @@ it compiles faster than an unrolled Python ``for`` and runs ~15 % faster per ste
 Python runs only between blocks: it checks the flags, updates the host state, logs and writes.
 
 * Neighbor-list overflow: the block is discarded, the list is rebuilt with a larger capacity
-  (``resized``) and the block is run again. Never silent; ``n_resizes`` counts it.
+  (``resized``) and the block is run again. Never silent; ``n_resizes`` counts it. The same holds
+  for the packed pairs within the cutoff that the potential sees (``pair_capacity``).
 * NaN / overlapping atoms (closer than ``min_distance`` Å) during a block: the block is discarded,
   the state stays at the last good block end (the last frame written) and :class:`SimulationError`
   says so.
@@ -42,10 +43,16 @@ class ForceField(nn.Cell):
     """Neighbor list + potential: ``(r [A,3], cell [S,3,3]) -> (energy [S] eV, forces [A,3] eV/Å,
     stress [S,3,3] eV/Å³, overflow [] bool, min pair distance² [] Å²)``."""
 
-    def __init__(self, potential, neighbor_list_cell, atomic_numbers, structure_index, pbc):
+    def __init__(self, potential, neighbor_list_cell, atomic_numbers, structure_index, pbc, pair_capacity=None):
         super().__init__()
         self.potential = potential
         self.nl = neighbor_list_cell
+        # pairs handed to the potential: the list's pairs within the cutoff, packed into the first
+        # `pair_capacity` slots (the skin's pairs and the list's spare capacity are zero work for the model)
+        self.pair_capacity = min(int(pair_capacity or neighbor_list_cell.capacity), neighbor_list_cell.capacity)
+        self.compact = self.pair_capacity < neighbor_list_cell.capacity
+        self.slots = ms.Tensor(np.arange(1, neighbor_list_cell.capacity + 1, dtype=np.int32))
+        self.within_count = Parameter(ms.Tensor(0, ms.int32), requires_grad=False, name="ff_within_count")
         self.atomic_numbers = ms.Tensor(np.asarray(atomic_numbers, np.int32))
         self.structure_index = ms.Tensor(np.asarray(structure_index, np.int32))
         self.atom_mask = ms.Tensor(np.ones(len(atomic_numbers), bool))
@@ -66,6 +73,11 @@ class ForceField(nn.Cell):
         d = ops.stop_gradient(ops.gather(r, idx_j, 0) - ops.gather(r, idx_i, 0) + _row_times_matrix(shifts, cell_rows))
         d2 = (d * d).sum(-1)
         within = ops.logical_and(mask, d2 < self.cutoff2)
+        min_d2 = ops.where(within, d2, ops.full_like(d2, 1e6)).min()
+        if self.compact:
+            idx_i, idx_j, shifts, within, n_within = self._pack(idx_i, idx_j, shifts, within)
+            ops.assign(self.within_count, n_within)
+            overflow = ops.logical_or(overflow, n_within > self.pair_capacity)
         if self.stress:
             energy, _, forces, stress = self.potential(r, cell, self.pbc, self.atomic_numbers, shifts, idx_i, idx_j,
                                                        within, self.atom_mask, self.structure_index)
@@ -73,8 +85,30 @@ class ForceField(nn.Cell):
             energy, _, forces = self.potential.energy_forces(r, cell, self.pbc, self.atomic_numbers, shifts, idx_i,
                                                              idx_j, within, self.atom_mask, self.structure_index)
             stress = ops.zeros_like(cell)
-        min_d2 = ops.where(within, d2, ops.full_like(d2, 1e6)).min()
         return energy, forces, stress, overflow, min_d2
+
+    def _pack(self, idx_i, idx_j, shifts, within):
+        """The pairs with ``within`` moved, in order, to the first ``pair_capacity`` slots.
+
+        Slot of a kept pair = the number of kept pairs before it (an exclusive prefix sum); every other
+        pair goes to a spare slot that is dropped. Returns the packed ``idx_i, idx_j, shifts, mask``
+        ([pair_capacity]; empty slots are i = j = 0 with a zero shift and mask False) and the number of
+        kept pairs (more than ``pair_capacity`` means overflow).
+        """
+        keep = within.astype(ms.int32)
+        n_within = keep.sum().astype(ms.int32)
+        slot = ops.where(within, ops.cumsum(keep, 0) - keep, ops.full_like(keep, self.pair_capacity))
+        slot = ops.minimum(slot, self.pair_capacity)
+        # 1 + the list slot of the pair packed into each slot, 0 for an empty one (integer sums are exact)
+        source = ops.unsorted_segment_sum(self.slots * keep, slot, self.pair_capacity + 1)[: self.pair_capacity]
+        mask = source > 0
+        source = ops.maximum(source - 1, 0)
+        zero = ops.zeros_like(source)
+        idx_i = ops.where(mask, ops.gather(idx_i, source, 0), zero)
+        idx_j = ops.where(mask, ops.gather(idx_j, source, 0), zero)
+        shifts = ops.where(ops.expand_dims(mask, 1), ops.gather(shifts, source, 0),
+                           ops.zeros((self.pair_capacity, 3), shifts.dtype))
+        return idx_i, idx_j, shifts, mask, n_within
 
 
 class Block(nn.Cell):
@@ -110,7 +144,13 @@ class Simulation:
         potential: a Cell with the potential contract and ``.cutoff`` (Å).
         integrator: an :class:`Integrator` or its config dict ``{"name": ..., params}``.
         skin: Verlet skin of the neighbor list, Å.
-        capacity: initial pair capacity (default: pairs of the first frame within cutoff + skin, +30 %).
+        capacity: initial pair capacity of the neighbor list (default: pairs of the first frame within
+            cutoff + skin, +30 %).
+        pair_capacity: pairs handed to the potential (default: pairs of the first frame within the
+            cutoff, +20 %, at most ``capacity``). When it is below ``capacity``, each step packs the
+            pairs within the cutoff into that many slots, so the model does no work for the skin's pairs
+            or the list's spare slots (864-atom Cu, SchNet: 61k list slots, 44k model pairs, 2.3 -> 3.0
+            steps/s). Not for potentials with ``cheap_pairs`` (LJ), where packing costs more than it saves.
         remove_com: remove each structure's centre-of-mass momentum every step (N_f = 3N - 3).
         wrap: wrap positions into the cell between blocks.
         min_distance: pairs closer than this (Å) stop the run as overlapping atoms.
@@ -119,7 +159,8 @@ class Simulation:
     """
 
     def __init__(self, state: MDState, potential, integrator, *, skin: float = 1.0, capacity: int | None = None,
-                 remove_com: bool = True, wrap: bool = False, min_distance: float = 0.5, seed: int = 0,
+                 pair_capacity: int | None = None, remove_com: bool = True, wrap: bool = False,
+                 min_distance: float = 0.5, seed: int = 0,
                  dtype: str = "float32", backend: str = "auto", _restore: dict | None = None):
         self.state = state.copy()
         self.potential = potential
@@ -135,6 +176,7 @@ class Simulation:
         if _restore is None:
             self._check_overlap()
         self.capacity = int(capacity) if capacity else self._estimate_capacity()
+        self.pair_capacity = int(pair_capacity) if pair_capacity else self._estimate_pair_capacity(self.capacity)
         self._build(self.capacity)
         if _restore is not None:
             self._restore(_restore)
@@ -182,6 +224,14 @@ class Simulation:
         pairs = sum(len(i) for i, _, _ in self._structure_pairs(self.potential.cutoff + self.skin))
         return self._capped(int(pairs * 1.3) + 64)
 
+    def _estimate_pair_capacity(self, capacity: int) -> int:
+        """Pairs within the cutoff now, +20 %, at most ``capacity`` (then nothing is packed); ``capacity``
+        for potentials whose pairs cost about what packing them does (``cheap_pairs``, e.g. LJ)."""
+        if getattr(self.potential, "cheap_pairs", False):
+            return capacity
+        pairs = sum(len(i) for i, _, _ in self._structure_pairs(self.potential.cutoff))
+        return min(int(pairs * 1.2) + 64, capacity)
+
     def _capped(self, capacity: int) -> int:
         """``capacity`` limited to the most pairs there can be: Σ n_k (n_k - 1) when no structure is
         periodic (a molecule has no images). Every pair-sized kernel then does only real work, and
@@ -199,7 +249,8 @@ class Simulation:
         self.capacity = int(capacity)
         self.nl = NeighborList(self.potential.cutoff, self.capacity, s.cell, s.pbc, s.n_atoms, skin=self.skin,
                                backend=self.backend, dtype=self.dtype)
-        self.forcefield = ForceField(self.potential, self.nl, s.atomic_numbers, s.structure_index, s.pbc)
+        self.forcefield = ForceField(self.potential, self.nl, s.atomic_numbers, s.structure_index, s.pbc,
+                                     pair_capacity=self.pair_capacity)
         self.integrator = self._make_integrator().bind(self.forcefield, s.masses, s.structure_index, self.dof,
                                                        self.remove_com, self.dtype)
         self.block = Block(self.integrator, self.min_distance)
@@ -227,7 +278,15 @@ class Simulation:
         if count < 0 or tries >= 6:  # a kernel error, or growing does not help: a clear error, never a loop
             self.nl.check(self.nl.count, ms.Tensor(True))
         self.n_resizes += 1
-        self._build(self._capped(max(int(count * 1.3) + 64, 2 * self.capacity)))
+        within = int(self.forcefield.within_count.asnumpy())
+        packed_overflow = self.forcefield.compact and within > self.pair_capacity
+        if packed_overflow:  # more pairs within the cutoff than the model's slots
+            self.pair_capacity = int(within * 1.2) + 64
+        capacity = self.capacity
+        if count > self.capacity or not packed_overflow:  # the list itself overflowed
+            capacity = self._capped(max(int(count * 1.3) + 64, 2 * self.capacity))
+            self.pair_capacity = max(self.pair_capacity, self._estimate_pair_capacity(capacity))
+        self._build(capacity)
 
     # ------------------------------------------------------------------ running
     def _noise(self, start: int, n: int):
@@ -355,7 +414,8 @@ class Simulation:
         arrays.update(forces=self.f.asnumpy(), energy=self.energy.asnumpy(), stress=self.stress.asnumpy(),
                       aux=self.aux.asnumpy())
         meta = {"format": CHECKPOINT_FORMAT, "step": s.step, "time": s.time, "integrator": self.integrator_config,
-                "skin": self.skin, "capacity": self.capacity, "remove_com": self.remove_com, "wrap": self.wrap,
+                "skin": self.skin, "capacity": self.capacity,
+                "pair_capacity": self.pair_capacity, "remove_com": self.remove_com, "wrap": self.wrap,
                 "min_distance": self.min_distance, "seed": self.seed, "dtype": self.dtype, "n_resizes": self.n_resizes}
         arrays["meta"] = np.array(json.dumps(meta))
         path = Path(path)
@@ -382,6 +442,7 @@ class Simulation:
                            ("positions", "momenta", "masses", "atomic_numbers", "structure_index", "cell", "pbc")},
                         step=int(meta["step"]), time=float(meta["time"]))
         sim = cls(state, potential, meta["integrator"], skin=meta["skin"], capacity=meta["capacity"],
+                  pair_capacity=meta.get("pair_capacity"),
                   remove_com=meta["remove_com"], wrap=meta["wrap"], min_distance=meta["min_distance"],
                   seed=meta["seed"], dtype=meta["dtype"], backend=backend, _restore=data)
         sim.n_resizes = int(meta["n_resizes"])

@@ -39,6 +39,7 @@ class SumPotential(HostEvaluation, nn.Cell):
         self.terms = nn.CellList(members)
         self.n_terms = len(members)
         self.cutoff = max(float(p.cutoff) for p in members)
+        self.cheap_pairs = all(getattr(p, "cheap_pairs", False) for p in members)
         sets = [set(p.elements) for p in members if getattr(p, "elements", None) is not None]
         self.elements = sorted(set.intersection(*sets)) if sets else None
         self.compiled_shapes: set = set()
