@@ -29,6 +29,7 @@ from ase.build import bulk, molecule  # noqa: E402
 from ase.md.verlet import VelocityVerlet  # noqa: E402
 
 from mindsponge_mm.md import MDState, Simulation, build_integrator  # noqa: E402
+from peers import schnetpack_model  # noqa: E402
 
 SIZE = dict(n_features=128, n_interactions=3, n_rbf=20)
 SPK_PAINN_ASE_STEPS_PER_S = 132.0  # PEERS.md: ASE VelocityVerlet + SpkCalculator, PaiNN, ethanol
@@ -86,22 +87,12 @@ def time_ase(atoms, potential, dt, temperature, steps):
 def time_schnetpack_md(atoms, dt, temperature, steps):
     """ASE VelocityVerlet driving SchNetPack's PaiNN (128 features, 3 interactions, 20 Gaussians, 5 Å); None
     when schnetpack is not importable."""
-    try:
-        import schnetpack as spk
-        import torch
-    except ImportError:
+    peer = schnetpack_model("painn")
+    if peer is None:
         return None
     from ase.calculators.calculator import Calculator as AseCalculator, all_changes
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    rep = spk.representation.PaiNN(n_atom_basis=128, n_interactions=3, radial_basis=spk.nn.GaussianRBF(20, 5.0),
-                                   cutoff_fn=spk.nn.CosineCutoff(5.0))
-    model = spk.model.NeuralNetworkPotential(
-        representation=rep, input_modules=[spk.atomistic.PairwiseDistances()],
-        output_modules=[spk.atomistic.Atomwise(n_in=128, output_key="energy"),
-                        spk.atomistic.Forces(energy_key="energy", force_key="forces")])
-    converter = spk.interfaces.AtomsConverter(neighbor_list=spk.transform.MatScipyNeighborList(cutoff=5.0),
-                                              dtype=torch.float32)
+    model, converter = peer
 
     class SpkModelCalculator(AseCalculator):
         implemented_properties = ["energy", "forces"]

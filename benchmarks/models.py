@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from ase.build import bulk, molecule  # noqa: E402
 
 from mindsponge_mm.batch import collate  # noqa: E402
+from peers import schnetpack_model  # noqa: E402
 from mindsponge_mm.models import Potential, build  # noqa: E402
 
 CUTOFF = 5.0
@@ -66,24 +67,10 @@ def time_ours(name, atoms_list, repeat):
 
 def time_schnetpack(name, atoms_list, repeat):
     """SchNetPack's model of the same size, if schnetpack is importable; None otherwise."""
-    try:
-        import schnetpack as spk
-        import torch
-    except ImportError:
+    peer = schnetpack_model(name)
+    if peer is None:
         return None
-    torch.set_num_threads(os.cpu_count() or 1)
-    radial = spk.nn.GaussianRBF(n_rbf=20, cutoff=CUTOFF)
-    cutoff_fn = spk.nn.CosineCutoff(CUTOFF)
-    if name == "schnet":
-        rep = spk.representation.SchNet(n_atom_basis=128, n_interactions=3, radial_basis=radial, cutoff_fn=cutoff_fn)
-    else:
-        rep = spk.representation.PaiNN(n_atom_basis=128, n_interactions=3, radial_basis=radial, cutoff_fn=cutoff_fn)
-    model = spk.model.NeuralNetworkPotential(
-        representation=rep, input_modules=[spk.atomistic.PairwiseDistances()],
-        output_modules=[spk.atomistic.Atomwise(n_in=128, output_key="energy"),
-                        spk.atomistic.Forces(energy_key="energy", force_key="forces")])
-    converter = spk.interfaces.AtomsConverter(neighbor_list=spk.transform.MatScipyNeighborList(cutoff=CUTOFF),
-                                              dtype=torch.float32)
+    model, converter = peer
     inputs = converter(atoms_list)
     model(dict(inputs))
     times = []

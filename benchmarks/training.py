@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from mindsponge_mm.data import AtomsDataset, AtomsLoader, statistics  # noqa: E402
 from mindsponge_mm.models import Potential, build  # noqa: E402
 from mindsponge_mm.train import PotentialLoss, TrainStep, loss_inputs  # noqa: E402
+from peers import schnetpack_model  # noqa: E402
 
 CUTOFF, BATCH = 5.0, 10
 SIZES = {"schnet": dict(n_features=128, n_interactions=3, n_rbf=20),
@@ -61,25 +62,14 @@ def time_ours(name, ds, data, steps):
 
 
 def time_schnetpack(name, data, steps):
-    try:
-        import schnetpack as spk
-        import torch
-    except ImportError:
+    peer = schnetpack_model(name)
+    if peer is None:
         return None
-    torch.set_num_threads(os.cpu_count() or 1)
-    radial = spk.nn.GaussianRBF(n_rbf=20, cutoff=CUTOFF)
-    cutoff_fn = spk.nn.CosineCutoff(CUTOFF)
-    cls = spk.representation.SchNet if name == "schnet" else spk.representation.PaiNN
-    rep = cls(n_atom_basis=128, n_interactions=3, radial_basis=radial, cutoff_fn=cutoff_fn)
-    model = spk.model.NeuralNetworkPotential(
-        representation=rep, input_modules=[spk.atomistic.PairwiseDistances()],
-        output_modules=[spk.atomistic.Atomwise(n_in=128, output_key="energy"),
-                        spk.atomistic.Forces(energy_key="energy", force_key="forces")])
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    import torch
     from ase import Atoms
 
-    converter = spk.interfaces.AtomsConverter(neighbor_list=spk.transform.MatScipyNeighborList(cutoff=CUTOFF),
-                                              dtype=torch.float32)
+    model, converter = peer
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     prepared = []
     for b in data[:10]:
         real = b.structure_mask

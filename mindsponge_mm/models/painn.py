@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from ..nn import BesselBasis, CosineCutoff, Dense, MLP, gather_rows, matmul, safe_norm, scatter_sum
+from ..nn import BesselBasis, CosineCutoff, Dense, MLP, matmul, safe_norm, scatter_sum
 from .base import AtomisticModel
 from .registry import register
 
@@ -33,11 +33,11 @@ class PaiNNMessage(nn.Cell):
     def construct(self, s, v, w, unit3, idx_i, idx_j, n_atoms: int):
         """w [P, 3n]: this layer's radial filter (cutoff applied); unit3 [P, 3n]: r̂ repeated per feature."""
         n = self.n
-        x = gather_rows(self.phi(s), idx_j) * w
+        x = ops.gather(self.phi(s), idx_j, 0) * w
         ds, dvv, dvs = _split3(x, n)
         dv = ops.concat([dvs, dvs, dvs], 1) * unit3
         if not self.first:
-            dv = dv + ops.concat([dvv, dvv, dvv], 1) * gather_rows(v, idx_j)
+            dv = dv + ops.concat([dvv, dvv, dvv], 1) * ops.gather(v, idx_j, 0)
         return s + scatter_sum(ds, idx_i, n_atoms), v + scatter_sum(dv, idx_i, n_atoms)
 
 

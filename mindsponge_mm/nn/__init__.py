@@ -5,9 +5,9 @@ CPU and Ascend and can be differentiated twice (forces, then a force loss).
 """
 from .basis import BesselBasis, CosineCutoff, GaussianBasis, PolynomialEnvelope
 from .dense import MLP, Dense, activation, matmul, shifted_softplus
-from .geometry import gather_rows, safe_norm, scatter_sum
+from .geometry import safe_norm, scatter_sum
 
 __all__ = [
     "Dense", "MLP", "activation", "matmul", "shifted_softplus", "GaussianBasis", "BesselBasis", "CosineCutoff",
-    "PolynomialEnvelope", "safe_norm", "scatter_sum", "gather_rows",
+    "PolynomialEnvelope", "safe_norm", "scatter_sum",
 ]

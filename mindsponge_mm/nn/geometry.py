@@ -16,8 +16,3 @@ def safe_norm(vectors, pair_mask):
 def scatter_sum(values, index, n: int):
     """Sum rows of ``values`` [P, ...] into ``n`` segments by ``index`` [P] (twice differentiable)."""
     return ops.unsorted_segment_sum(values, index, n)
-
-
-def gather_rows(table, index):
-    """Rows ``table[index]`` [P, ...] of ``table`` [n, ...] for ``index`` [P] int32 (twice differentiable)."""
-    return ops.gather(table, index, 0)

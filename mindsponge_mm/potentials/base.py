@@ -59,7 +59,7 @@ class HostEvaluation:
         self.compiled_shapes.add(batch.shape)
         inputs = self.inputs(batch)
         if hasattr(self, "energy_forces") and not np.asarray(batch.pbc).any():
-            if getattr(self, "_jit_energy_forces", None) is None:
+            if self._jit_energy_forces is None:
                 # jit a wrapper Cell, never the bound method: MindSpore 2.10 caches the graph of a
                 # jitted method and then fails ("TupleGetItem ... index") when a training or MD graph
                 # calls the same method inside
