@@ -11,7 +11,7 @@ class BuildWithKernels(build_py):
 
     def run(self):
         super().run()
-        for source in Path("kernels").glob("*/neighbor_list.c*"):
+        for source in sorted({*Path("kernels").glob("*/neighbor_list.c*"), *Path("kernels/cpu").glob("*.cc")}):
             target = Path(self.build_lib) / "mindsponge_mm" / "_kernels" / source.parent.name / source.name
             self.mkpath(str(target.parent))
             self.copy_file(str(source), str(target))

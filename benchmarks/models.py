@@ -6,7 +6,7 @@ l_max 3, correlation 3, 2 layers. When schnetpack is importable its SchNet/PaiNN
 run side by side; otherwise the ratio is taken against the SchNetPack numbers measured on this
 machine in ../shared/PEERS.md (marked "ref").
 
-Run alone on the machine: ``python benchmarks/models.py [--models schnet painn mace] [--repeat 10]``.
+Run alone on the machine: ``python benchmarks/models.py [--models schnet painn mace] [--repeat 20]``.
 """
 from __future__ import annotations
 
@@ -50,49 +50,55 @@ def frames(atoms_list):
     return [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": a.cell[:], "pbc": a.pbc} for a in atoms_list]
 
 
-def time_ours(name, atoms_list, repeat):
+def ours(name, atoms_list):
+    """(call, compile seconds, atoms): one synchronised energy+forces call of our model."""
     model = build(name, elements=["H", "C", "O", "Cu"], cutoff=CUTOFF, seed=0, **SIZES[name])
     potential = Potential(model)
     batch = collate(frames(atoms_list), CUTOFF)
     start = time.perf_counter()
     potential.evaluate(batch)  # compiles
     compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        potential.evaluate(batch)  # evaluate() synchronises: it returns numpy arrays
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times)), compile_s, int(batch.n_real[0])
+    return (lambda: potential.evaluate(batch)), compile_s, int(batch.n_real[0])  # evaluate() returns numpy
 
 
-def time_schnetpack(name, atoms_list, repeat):
-    """SchNetPack's model of the same size, if schnetpack is importable; None otherwise."""
+def schnetpack_call(name, atoms_list):
+    """One synchronised call of SchNetPack's model of the same size, or None without schnetpack."""
     peer = schnetpack_model(name)
     if peer is None:
         return None
     model, converter = peer
     inputs = converter(atoms_list)
     model(dict(inputs))
-    times = []
+    return lambda: model(dict(inputs))["forces"].detach().numpy()
+
+
+def interleaved_medians(calls, repeat, pause_s=0.05):
+    """Median ms per call of each callable, timed in turn (a, b, a, b, ...) so that both see the same
+    machine: its speed drifts by up to 2x within minutes. The pause lets the other library's worker
+    threads go to sleep before the next timer starts."""
+    times = [[] for _ in calls]
     for _ in range(repeat):
-        batch = dict(inputs)
-        t0 = time.perf_counter()
-        model(batch)["forces"].detach().numpy()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+        for k, call in enumerate(calls):
+            time.sleep(pause_s)
+            t0 = time.perf_counter()
+            call()
+            times[k].append(time.perf_counter() - t0)
+    return [1e3 * float(np.median(t)) for t in times]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="*", default=list(SIZES))
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     cols = ["model", "system", "atoms", "ms/call", "us/atom", "compile s", "peer ms", "ours/peer"]
     print(" | ".join(f"{c:>12}" for c in cols))
     for name in args.models:
         for sys_name, atoms_list in systems().items():
-            ms_call, compile_s, n_atoms = time_ours(name, atoms_list, args.repeat)
-            peer = time_schnetpack(name, atoms_list, args.repeat) if name in ("schnet", "painn") else None
+            call, compile_s, n_atoms = ours(name, atoms_list)
+            peer_call = schnetpack_call(name, atoms_list) if name in ("schnet", "painn") else None
+            ms_call, peer = (interleaved_medians([call, peer_call], args.repeat) if peer_call
+                             else (interleaved_medians([call], args.repeat)[0], None))
             tag = ""
             if peer is None and (name, sys_name) in PEER_REFERENCE_MS:
                 peer, tag = PEER_REFERENCE_MS[(name, sys_name)], " ref"

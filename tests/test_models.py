@@ -223,8 +223,9 @@ def test_integer_power_and_envelope_exponent():
 
 
 def test_painn_fused_radial_filters_equal_the_per_layer_filters():
-    """PaiNN runs all layers' filters as one matmul with the bias and cutoff folded in; it must equal
-    (rbf W_t + b_t) · fcut layer by layer (the weights keep their per-layer names in checkpoints)."""
+    """PaiNN runs each layer's filters as matmuls with the bias and cutoff folded in, the vector blocks
+    repeated per component; they must equal (rbf W_t + b_t) · fcut, split into [s | vv | vs] (the
+    weights keep their per-layer names in checkpoints)."""
     import mindspore as ms
 
     model = build("painn", elements=["H", "C"], dtype="float64", seed=4, **SMALL["painn"])
@@ -234,6 +235,9 @@ def test_painn_fused_radial_filters_equal_the_per_layer_filters():
     rbf, fcut = rng.normal(size=(7, 20)), rng.uniform(0, 1, (7, 1))
     fused = model.radial_filters(ms.Tensor(rbf), ms.Tensor(fcut))
     assert len(fused) == len(model.filters)
-    for got, f in zip(fused, model.filters):
+    n = model.n_features
+    for (w_s, w_vv3, w_vs3), f in zip(fused, model.filters):
         expected = (rbf @ f.weight.asnumpy() + f.bias.asnumpy()) * fcut
-        np.testing.assert_allclose(got.asnumpy(), expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(w_s.asnumpy(), expected[:, :n], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(w_vv3.asnumpy(), np.tile(expected[:, n:2 * n], 3), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(w_vs3.asnumpy(), np.tile(expected[:, 2 * n:], 3), rtol=1e-12, atol=1e-12)

@@ -148,11 +148,12 @@ def test_kernel_cache_rebuilds_when_the_source_changes(tmp_path, monkeypatch):
 
 
 def test_missing_compiler_names_the_fallback(tmp_path, monkeypatch):
+    from mindsponge_mm import kernel_build
     from mindsponge_mm.neighbors import aot
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
     monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setattr(aot.shutil, "which", lambda name: None)
+    monkeypatch.setattr(kernel_build.shutil, "which", lambda name: None)
     aot.build.cache_clear()
     with pytest.raises(aot.KernelBuildError, match="no C\\+\\+ compiler.*backend 'mindspore'"):
         aot.build()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from ..nn import BesselBasis, CosineCutoff, Dense, MLP, matmul, safe_norm, scatter_sum
+from ..nn import BesselBasis, CosineCutoff, Dense, MLP, PairOps, matmul, safe_norm
 from .base import AtomisticModel
 from .registry import register
 
@@ -22,23 +22,26 @@ class PaiNNMessage(nn.Cell):
 
     Vector features are stored as [A, 3n] = [v_x | v_y | v_z]: every op stays two-dimensional,
     which is several times faster on MindSpore's CPU backend than [A, 3, n] with broadcasts.
+    Each sum over j is one fused pair convolution (:class:`~mindsponge_mm.nn.PairOps`), with the
+    per-atom factors (φ, and φ_vv v_j) formed on atoms, not on pairs.
     """
 
-    def __init__(self, n: int, rng, dtype: str, first: bool = False):
+    def __init__(self, n: int, rng, dtype: str, pair: PairOps, first: bool = False):
         super().__init__()
         self.n = n
+        self.pair = pair
         self.first = first  # the first layer sees v = 0: its W_vv v_j term is skipped (same numbers, less work)
         self.phi = MLP([n, n, 3 * n], rng, act="silu", dtype=dtype)
 
-    def construct(self, s, v, w, unit3, idx_i, idx_j, n_atoms: int):
-        """w [P, 3n]: this layer's radial filter (cutoff applied); unit3 [P, 3n]: r̂ repeated per feature."""
-        n = self.n
-        x = ops.gather(self.phi(s), idx_j, 0) * w
-        ds, dvv, dvs = _split3(x, n)
-        dv = ops.concat([dvs, dvs, dvs], 1) * unit3
+    def construct(self, s, v, w_s, w_vv3, w_vs3, unit3, idx_i, idx_j):
+        """w_s [P, n], w_vv3 and w_vs3 [P, 3n]: this layer's radial filters (cutoff applied; the
+        vector ones repeated per component); unit3 [P, 3n]: r̂ repeated per feature."""
+        phi_s, phi_vv, phi_vs = _split3(self.phi(s), self.n)
+        ds = self.pair.conv(phi_s, w_s, idx_j, idx_i)
+        dv = self.pair.conv(ops.concat([phi_vs, phi_vs, phi_vs], 1), w_vs3 * unit3, idx_j, idx_i)
         if not self.first:
-            dv = dv + ops.concat([dvv, dvv, dvv], 1) * ops.gather(v, idx_j, 0)
-        return s + scatter_sum(ds, idx_i, n_atoms), v + scatter_sum(dv, idx_i, n_atoms)
+            dv = dv + self.pair.conv(ops.concat([phi_vv, phi_vv, phi_vv], 1) * v, w_vv3, idx_j, idx_i)
+        return s + ds, v + dv
 
 
 class PaiNNUpdate(nn.Cell):
@@ -87,17 +90,26 @@ class PaiNN(AtomisticModel):
         self.filters = nn.CellList([Dense(n_rbf, 3 * n_features, rng, dtype=dt) for _ in range(n_interactions)])
         # r̂ [P, 3] @ expand [3, 3n] = r̂ repeated per feature, [r̂_x..r̂_x | r̂_y.. | r̂_z..]
         self.expand = Tensor(np.kron(np.eye(3), np.ones((1, n_features))).astype(dt))
-        self.messages = nn.CellList([PaiNNMessage(n_features, rng, dt, first=(t == 0)) for t in range(n_interactions)])
+        self.pair = PairOps()
+        self.messages = nn.CellList([PaiNNMessage(n_features, rng, dt, self.pair, first=(t == 0))
+                                     for t in range(n_interactions)])
         self.updates = nn.CellList([PaiNNUpdate(n_features, rng, dt) for _ in range(n_interactions)])
         self.readout = MLP([n_features, n_features // 2, 1], rng, act="silu", dtype=dt)
 
     def radial_filters(self, rbf, fcut):
-        """The filters (rbf W_t + b_t) · fcut of all layers, [P, 3n] each: [rbf · fcut, fcut] [P, n_rbf + 1]
-        @ [[W_t], [b_t]]. Folding the bias and the cutoff into the matmul removes two broadcasts over
-        [P, 3n] per layer, and their gradients. (One matmul for all layers, split afterwards, is slower:
-        the split and its gradient copy [P, 9n].)"""
+        """Per layer t, the filters (rbf W_t + b_t) · fcut as (w_s [P, n], w_vv3 [P, 3n], w_vs3 [P, 3n]).
+
+        Each is one matmul of [rbf · fcut, fcut] [P, n_rbf + 1] with a block of [[W_t], [b_t]]
+        (the vector blocks' columns repeated per component), so bias, cutoff and repetition cost
+        no pass over the pairs. W_t's columns are [s | vv | vs], as in the parameter.
+        """
         x = ops.concat([rbf * fcut, fcut], 1)
-        return [matmul(x, ops.concat([f.weight, f.bias.reshape(1, -1)], 0)) for f in self.filters]
+        filters = []
+        for f in self.filters:
+            w_s, w_vv, w_vs = _split3(ops.concat([f.weight, f.bias.reshape(1, -1)], 0), self.n_features)
+            filters.append((matmul(x, w_s), matmul(x, ops.concat([w_vv, w_vv, w_vv], 1)),
+                            matmul(x, ops.concat([w_vs, w_vs, w_vs], 1))))
+        return filters
 
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
         n_atoms = species.shape[0]
@@ -109,7 +121,7 @@ class PaiNN(AtomisticModel):
         filters = self.radial_filters(self.rbf(d), fcut)
         s = ops.gather(self.embedding.weight, species, 0)
         v = ops.zeros((n_atoms, 3 * n), s.dtype)  # [v_x | v_y | v_z]
-        for w, message, update in zip(filters, self.messages, self.updates):
-            s, v = message(s, v, w, unit3, idx_i, idx_j, n_atoms)
+        for (w_s, w_vv3, w_vs3), message, update in zip(filters, self.messages, self.updates):
+            s, v = message(s, v, w_s, w_vv3, w_vs3, unit3, idx_i, idx_j)
             s, v = update(s, v)
         return self.readout(s)[:, 0]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mindspore import nn, ops
 
-from ..nn import CosineCutoff, Dense, GaussianBasis, MLP, safe_norm, scatter_sum
+from ..nn import CosineCutoff, Dense, GaussianBasis, MLP, PairOps, safe_norm
 from .base import AtomisticModel
 from .registry import register
 
@@ -11,16 +11,16 @@ from .registry import register
 class SchNetInteraction(nn.Cell):
     """x_i += Dense(ssp(Dense(Σ_j W(d_ij) ⊙ Dense(x_j))))."""
 
-    def __init__(self, n_features: int, n_filters: int, n_rbf: int, rng, dtype: str):
+    def __init__(self, n_features: int, n_filters: int, n_rbf: int, rng, dtype: str, pair: PairOps):
         super().__init__()
+        self.pair = pair
         self.in2f = Dense(n_features, n_filters, rng, bias=False, dtype=dtype)
         self.filter = MLP([n_rbf, n_filters, n_filters], rng, act="ssp", dtype=dtype)
         self.f2out = MLP([n_filters, n_features, n_features], rng, act="ssp", dtype=dtype)
 
-    def construct(self, x, rbf, fcut, idx_i, idx_j, n_atoms: int):
+    def construct(self, x, rbf, fcut, idx_i, idx_j):
         w = self.filter(rbf) * ops.expand_dims(fcut, 1)
-        messages = ops.gather(self.in2f(x), idx_j, 0) * w
-        return x + self.f2out(scatter_sum(messages, idx_i, n_atoms))
+        return x + self.f2out(self.pair.conv(self.in2f(x), w, idx_j, idx_i))
 
 
 @register("schnet")
@@ -45,16 +45,16 @@ class SchNet(AtomisticModel):
         self.embedding = Dense(self.n_elements, n_features, rng, bias=False, dtype=dt)
         self.rbf = GaussianBasis(n_rbf, cutoff, dtype=dt)
         self.fcut = CosineCutoff(cutoff)
+        self.pair = PairOps()
         self.interactions = nn.CellList(
-            [SchNetInteraction(n_features, n_filters, n_rbf, rng, dt) for _ in range(n_interactions)])
+            [SchNetInteraction(n_features, n_filters, n_rbf, rng, dt, self.pair) for _ in range(n_interactions)])
         self.readout = MLP([n_features, n_features // 2, 1], rng, act="ssp", dtype=dt)
 
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
-        n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
         rbf = self.rbf(d)
         fcut = self.fcut(d) * pair_mask.astype(d.dtype)
         x = ops.gather(self.embedding.weight, species, 0)
         for interaction in self.interactions:
-            x = interaction(x, rbf, fcut, idx_i, idx_j, n_atoms)
+            x = interaction(x, rbf, fcut, idx_i, idx_j)
         return self.readout(x)[:, 0]

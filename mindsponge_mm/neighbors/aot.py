@@ -1,12 +1,7 @@
 """Build, cache and load the C++ neighbor-list kernel (``kernels/cpu/neighbor_list.cc``).
 
 The kernel is compiled with g++ on first use into the user cache directory
-(``$XDG_CACHE_HOME/mindsponge_mm/kernels/<hash>/``). The hash covers the source, the
-compiler flags and the CPU, so a changed source or another machine rebuilds it. The
-library is written to a temporary name and renamed, so concurrent ranks never load a
-half-written file.
-
-The same library serves two callers:
+(see :mod:`mindsponge_mm.kernel_build`). The same library serves two callers:
 
 * :func:`kernel_neighbor_pairs` calls it through ``ctypes`` on numpy arrays;
 * :func:`aot_op` wraps its ``NeighborListAOT`` entry as ``ops.Custom(func_type="aot")``
@@ -16,90 +11,38 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..kernel_build import KernelBuildError, compile_library, find_source
+
+__all__ = ["ERROR_CODES", "KernelBuildError", "aot_op", "build", "kernel_neighbor_pairs", "source_path"]
 
 SOURCE_NAME = "neighbor_list.cc"
-# -ffp-contract=off: no fused multiply-add, so pairs at the cutoff do not depend on the CPU
-CXX_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-std=c++17", "-shared", "-fPIC", "-pthread"]
 ERROR_CODES = {
     -1: "non-finite positions or cell",
     -2: "a periodic lattice vector is zero or the periodic vectors are linearly dependent",
     -3: "the cutoff is not a positive number, or the structure offsets are inconsistent",
     -4: "out of memory while building the cell list",
 }
-
-
-class KernelBuildError(UserError):
-    """The C++ kernel could not be compiled (no compiler, or a compiler error)."""
+_FALLBACK = "use neighbor backend 'mindspore'"
 
 
 def source_path() -> Path:
     """The kernel source: installed beside the package, or in the repository's ``kernels/cpu``."""
-    candidates = [
-        Path(__file__).resolve().parents[1] / "_kernels" / "cpu" / SOURCE_NAME,
-        Path(__file__).resolve().parents[2] / "kernels" / "cpu" / SOURCE_NAME,
-    ]
-    for path in candidates:
-        if path.exists():
-            return path
-    raise KernelBuildError(f"neighbor kernel source {SOURCE_NAME} not found; reinstall mindsponge_mm or use backend='mindspore'")
-
-
-def _cpu_tag() -> str:
-    model = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "flags")):
-                model += line
-    except OSError:
-        pass
-    return model
-
-
-def library_path() -> Path:
-    """Where the compiled library for the current source, flags and CPU lives in the cache."""
-    from ..data.statistics import cache_dir
-
-    src = source_path()
-    key = hashlib.sha1(src.read_bytes() + " ".join(CXX_FLAGS).encode() + _cpu_tag().encode()).hexdigest()[:16]
-    return cache_dir() / "kernels" / key / "libmsmm_neighbors.so"
+    path = find_source(SOURCE_NAME)
+    if path is None:
+        raise KernelBuildError(f"neighbor kernel source {SOURCE_NAME} not found; reinstall mindsponge_mm or "
+                               f"use backend='mindspore'")
+    return path
 
 
 @functools.lru_cache(maxsize=None)
 def build() -> Path:
     """Compile the kernel if the cache has no build of the current source; return the library path."""
-    lib = library_path()
-    if lib.exists():
-        return lib
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if not compiler:
-        raise KernelBuildError(
-            "no C++ compiler found to build the neighbor-list kernel; install g++ (e.g. apt-get install g++) "
-            "or use neighbor backend 'mindspore' (the portable fallback)"
-        )
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
-    os.close(fd)
-    try:
-        proc = subprocess.run([compiler, *CXX_FLAGS, "-o", tmp, str(source_path())], capture_output=True, text=True)
-        if proc.returncode != 0:
-            first = next((l for l in proc.stderr.splitlines() if "error" in l), proc.stderr.strip()[:200])
-            raise KernelBuildError(f"compiling the neighbor-list kernel failed ({first}); use neighbor backend 'mindspore'")
-        os.replace(tmp, lib)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return lib
+    return compile_library(source_path(), "libmsmm_neighbors.so", "neighbor-list kernel", _FALLBACK)
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,8 +6,9 @@ CPU and Ascend and can be differentiated twice (forces, then a force loss).
 from .basis import BesselBasis, CosineCutoff, GaussianBasis, PolynomialEnvelope
 from .dense import MLP, Dense, activation, matmul, shifted_softplus
 from .geometry import safe_norm, scatter_sum
+from .pair_ops import PairOps
 
 __all__ = [
     "Dense", "MLP", "activation", "matmul", "shifted_softplus", "GaussianBasis", "BesselBasis", "CosineCutoff",
-    "PolynomialEnvelope", "safe_norm", "scatter_sum",
+    "PolynomialEnvelope", "safe_norm", "scatter_sum", "PairOps",
 ]
