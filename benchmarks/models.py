@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from ase.build import bulk, molecule  # noqa: E402
 
 from mindsponge_mm.batch import collate  # noqa: E402
-from peers import schnetpack_model  # noqa: E402
+from peers import interleaved_medians, schnetpack_model  # noqa: E402
 from mindsponge_mm.models import Potential, build  # noqa: E402
 
 CUTOFF = 5.0
@@ -70,20 +70,6 @@ def schnetpack_call(name, atoms_list):
     inputs = converter(atoms_list)
     model(dict(inputs))
     return lambda: model(dict(inputs))["forces"].detach().numpy()
-
-
-def interleaved_medians(calls, repeat, pause_s=0.05):
-    """Median ms per call of each callable, timed in turn (a, b, a, b, ...) so that both see the same
-    machine: its speed drifts by up to 2x within minutes. The pause lets the other library's worker
-    threads go to sleep before the next timer starts."""
-    times = [[] for _ in calls]
-    for _ in range(repeat):
-        for k, call in enumerate(calls):
-            time.sleep(pause_s)
-            t0 = time.perf_counter()
-            call()
-            times[k].append(time.perf_counter() - t0)
-    return [1e3 * float(np.median(t)) for t in times]
 
 
 def main():

@@ -6,6 +6,9 @@ energy from an atomwise readout, forces by autograd. Random weights: speed does 
 from __future__ import annotations
 
 import os
+import time
+
+import numpy as np
 
 CUTOFF = 5.0
 
@@ -32,3 +35,20 @@ def schnetpack_model(name: str):
     converter = spk.interfaces.AtomsConverter(neighbor_list=spk.transform.MatScipyNeighborList(cutoff=CUTOFF),
                                               dtype=torch.float32)
     return model, converter
+
+
+def interleaved_medians(calls, repeat, block=5):
+    """Median ms per call of each callable over ``repeat`` timed calls, taken in alternating blocks
+    (warm-up + ``block`` calls of a, then of b, ...): the machine's speed drifts by up to 2x within
+    minutes, so both must see the same machine, and each block starts with one untimed call because
+    a call right after the other library's ran slower by about 20 % (cold caches and thread pools;
+    measured for our SchNet train step after SchNetPack's: 36 instead of 27-30 ms)."""
+    times = [[] for _ in calls]
+    while len(times[0]) < repeat:
+        for k, call in enumerate(calls):
+            call()
+            for _ in range(block):
+                t0 = time.perf_counter()
+                call()
+                times[k].append(time.perf_counter() - t0)
+    return [1e3 * float(np.median(t)) for t in times]

@@ -4,8 +4,9 @@ SchNet and PaiNN with 128 features, 3 interactions, 20 radial functions, 5 Å cu
 10 bundled ethanol frames (float32). When schnetpack is importable, its model of the same size
 runs the same step (forward, forces by autograd, E+F MSE loss, backward, Adam) side by side;
 otherwise the ratio uses the SchNetPack step time measured on this machine in ../shared/PEERS.md
-(marked "ref"). Ratio = peer time / our time, so > 1 means we are faster. Times are means over
-the timed steps, each synchronised (``asnumpy``) as the Trainer does. The package turns on
+(marked "ref"). Ratio = peer time / our time, so > 1 means we are faster. Times are medians over
+the timed steps, each synchronised (``asnumpy``) as the Trainer does, ours and the peer's taken in
+alternating blocks so that both see the same machine. The package turns on
 MindSpore's host-blocking graph runs on the CPU (``mindsponge_mm/runtime.py``); run with
 ``MS_DEV_HOST_BLOCKING_RUN=0`` to see MindSpore's asynchronous default (about 4x slower here).
 
@@ -25,7 +26,7 @@ import numpy as np  # noqa: E402
 from mindsponge_mm.data import AtomsDataset, AtomsLoader, statistics  # noqa: E402
 from mindsponge_mm.models import Potential, build  # noqa: E402
 from mindsponge_mm.train import PotentialLoss, TrainStep, loss_inputs  # noqa: E402
-from peers import schnetpack_model  # noqa: E402
+from peers import interleaved_medians, schnetpack_model  # noqa: E402
 
 CUTOFF, BATCH = 5.0, 10
 SIZES = {"schnet": dict(n_features=128, n_interactions=3, n_rbf=20),
@@ -42,7 +43,8 @@ def batches(n):
     return ds, out[:n]
 
 
-def time_ours(name, ds, data, steps):
+def ours(name, ds, data):
+    """(call, compile seconds): one synchronised train step of our model per call, cycling the batches."""
     stats = statistics(ds, np.arange(800))
     model = build(name, elements=["H", "C", "O"], cutoff=CUTOFF, seed=0, **SIZES[name])
     model.set_energy_offsets(stats.atomrefs, scale=stats.force_rms, shift=stats.mean_energy_per_atom)
@@ -53,15 +55,18 @@ def time_ours(name, ds, data, steps):
     t0 = time.perf_counter()
     step(*inputs[0]).asnumpy()
     compile_s = time.perf_counter() - t0
-    for k in range(5):
-        step(*inputs[k % len(inputs)]).asnumpy()
-    t0 = time.perf_counter()
-    for k in range(steps):
-        step(*inputs[k % len(inputs)]).asnumpy()
-    return 1e3 * (time.perf_counter() - t0) / steps, compile_s
+    counter = iter(range(10**9))
+
+    def one():
+        step(*inputs[next(counter) % len(inputs)]).asnumpy()
+
+    for _ in range(5):
+        one()
+    return one, compile_s
 
 
-def time_schnetpack(name, data, steps):
+def schnetpack_step(name, data):
+    """One train step of SchNetPack's model of the same size per call, or None without schnetpack."""
     peer = schnetpack_model(name)
     if peer is None:
         return None
@@ -78,23 +83,19 @@ def time_schnetpack(name, data, steps):
         inputs = converter(atoms)
         prepared.append((inputs, torch.tensor(b.targets["energy"][real]),
                          torch.tensor(b.targets["forces"][b.atom_mask])))
+    counter = iter(range(10**9))
 
-    def one(k):
-        inputs, e_ref, f_ref = prepared[k % len(prepared)]
+    def one():
+        inputs, e_ref, f_ref = prepared[next(counter) % len(prepared)]
         out = model(dict(inputs))
         loss = ((out["energy"] - e_ref) ** 2).mean() + 10 * ((out["forces"] - f_ref) ** 2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
-    one(0)
-    times = []
-    for k in range(steps):
-        t0 = time.perf_counter()
-        one(k)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    one()
+    return one
 
 
 def main():
@@ -107,10 +108,12 @@ def main():
     print(f"MS_DEV_HOST_BLOCKING_RUN={os.environ.get('MS_DEV_HOST_BLOCKING_RUN', 'unset')}")
     print(" | ".join(f"{c:>13}" for c in cols))
     for name in args.models:
-        ms_step, compile_s = time_ours(name, ds, data, args.steps)
-        peer, tag = time_schnetpack(name, data, args.steps), ""
-        if peer is None:
-            peer, tag = PEER_REFERENCE_MS[name], " ref"
+        call, compile_s = ours(name, ds, data)
+        peer_call, tag = schnetpack_step(name, data), ""
+        if peer_call is None:
+            ms_step, peer, tag = interleaved_medians([call], args.steps)[0], PEER_REFERENCE_MS[name], " ref"
+        else:
+            ms_step, peer = interleaved_medians([call, peer_call], args.steps)
         row = [name, f"{ms_step:.1f}", f"{1e3 * BATCH / ms_step:.0f}", f"{compile_s:.1f}", f"{peer:.1f}{tag}",
                f"{peer / ms_step:.2f}"]
         print(" | ".join(f"{c:>13}" for c in row), flush=True)

@@ -24,7 +24,7 @@ def test_kernels_are_used_on_the_cpu_and_can_be_switched_off(monkeypatch):
 
 @pytest.mark.parametrize("dtype, n_atoms, n_pairs, n_features", [
     ("float64", 7, 40, 5),
-    ("float32", 300, 1200, 128),  # P * F above the two-thread threshold
+    ("float32", 300, 16384, 128),  # P * F = 2^21: the two-thread path
 ])
 def test_values_match_the_mindspore_ops(dtype, n_atoms, n_pairs, n_features):
     rng = np.random.default_rng(3)
