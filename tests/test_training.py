@@ -303,3 +303,21 @@ def test_stress_loss_weight_gradient_matches_finite_differences(copper_frames):
             values.append(float(loss_at(*inputs).asnumpy()))
         p.copy_(ms.Tensor(flat.reshape(p.shape)))
         assert g.asnumpy().reshape(-1)[k] == pytest.approx((values[0] - values[1]) / 2e-5, rel=1e-5, abs=1e-12)
+
+
+def test_global_norm_clipping_matches_mindspore():
+    import mindspore as ms
+    from mindspore import ops
+
+    from mindsponge_mm.train.step import clip_by_global_norm
+
+    rng = np.random.default_rng(0)
+    grads = tuple(ms.Tensor(rng.normal(size=shape).astype(np.float32)) for shape in [(3, 4), (5,), (2, 2, 2)])
+    norm = np.sqrt(sum((g.asnumpy() ** 2).sum() for g in grads))
+    for clip in (0.5 * norm, 2.0 * norm):  # clipped, and left alone
+        ours = clip_by_global_norm(grads, float(clip))
+        reference = ops.clip_by_global_norm(grads, float(clip))
+        for a, b in zip(ours, reference):
+            np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-6, atol=1e-7)
+    clipped = clip_by_global_norm(grads, float(0.5 * norm))
+    assert np.sqrt(sum((g.asnumpy() ** 2).sum() for g in clipped)) == pytest.approx(0.5 * norm, rel=1e-5)

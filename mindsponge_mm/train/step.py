@@ -45,8 +45,20 @@ class TrainStep(nn.Cell):
             grads = self.reducer(grads)
             value = self.all_sum(value)
         if self.clip:
-            grads = ops.clip_by_global_norm(grads, self.clip_norm)
+            grads = clip_by_global_norm(grads, self.clip_norm)
         self.optimizer(grads)
         if self.use_ema:
             self.ema.update()
         return value
+
+
+def clip_by_global_norm(grads, clip_norm: float):
+    """grads · min(1, clip_norm / ‖grads‖), ‖·‖ the 2-norm over all of them (as ``ops.clip_by_global_norm``).
+
+    The norm comes from one concatenated vector: two kernels instead of a Square, a ReduceSum and a
+    Div per weight tensor (32 tensors in SchNet: 93 fewer kernels in a train step of about 630).
+    """
+    flat = ops.concat([g.reshape(-1) for g in grads])
+    norm = ops.sqrt(ops.reduce_sum(flat * flat))
+    factor = clip_norm / ops.maximum(norm, clip_norm)
+    return tuple(g * factor.astype(g.dtype) for g in grads)
