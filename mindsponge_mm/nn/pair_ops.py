@@ -29,13 +29,14 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from ..kernel_build import KernelBuildError, compile_library, find_source
+from .geometry import scatter_sum
 
 SOURCE_NAME = "pair_ops.cc"
 
 
 def conv_reference(x, w, src, dst):
     """conv from MindSpore ops: scatter_sum(x[src] * w, dst) into x's rows."""
-    return ops.unsorted_segment_sum(ops.gather(x, src, 0) * w, dst, x.shape[0])
+    return scatter_sum(ops.gather(x, src, 0) * w, dst, x.shape[0])
 
 
 def product_reference(a, b, ia, ib):
