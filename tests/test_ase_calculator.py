@@ -66,8 +66,11 @@ def test_schnet_calculator_numerical_forces_and_graph_reuse(schnet):
     assert a.get_potential_energies().sum() == pytest.approx(a.get_potential_energy(), rel=1e-12)
     with pytest.raises(PropertyNotImplementedError):
         a.get_stress()  # a molecule has no stress
-    # ~ 2 × 9 × 3 displaced calls above: one compiled shape for one atom count
+    # ~ 2 × 9 × 3 displaced calls above: one compiled shape for one atom count, with tight padding
+    # (9 atoms + 1 padding atom -> 16; 72 pairs within the cutoff, grown by an eighth -> 96)
     assert len(calc.compiled_shapes) == 1
+    (n_atoms, n_structures, n_pairs), = calc.compiled_shapes
+    assert n_atoms == 16 and n_structures == 2 and 72 <= n_pairs <= 128
 
 
 @pytest.mark.parametrize("which", ["lj", "schnet"])
