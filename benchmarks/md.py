@@ -33,7 +33,7 @@ from ase.build import bulk, molecule  # noqa: E402
 from ase.md.verlet import VelocityVerlet  # noqa: E402
 
 from mindsponge_mm.md import MDState, Simulation, build_integrator  # noqa: E402
-from peers import schnetpack_model  # noqa: E402
+from peers import interleaved_medians, schnetpack_model  # noqa: E402
 
 SIZE = dict(n_features=128, n_interactions=3, n_rbf=20)
 SPK_PAINN_ASE_STEPS_PER_S = 132.0  # PEERS.md: ASE VelocityVerlet + SpkCalculator, PaiNN, ethanol
@@ -71,35 +71,29 @@ def make_system(name):
 SKIN = {"ethanol": 1.0, "ethanol-lj": 1.0, "ethanol-x16": 1.0, "cu": 0.3, "lj": 0.5}  # Å: a thin skin for costly models (rebuilds are cheap)
 
 
-def time_ours(atoms, potential, dt, temperature, steps, block, skin):
+def prepare_ours(atoms, potential, dt, temperature, block, skin):
+    """(our Simulation, compile + warm-up seconds); ``sim.run(block, block=block)`` is one timed call."""
     state = MDState.from_atoms(atoms).maxwell_boltzmann(temperature, seed=0)
     start = time.perf_counter()
     # random weights: a low overlap threshold (speed does not depend on the trajectory)
     sim = Simulation(state, potential, build_integrator("verlet", dt=dt), skin=skin, min_distance=0.1)
     sim.run(block, block=block)  # compile + warm-up
-    setup = time.perf_counter() - start
-    start = time.perf_counter()
-    sim.run(steps, block=block)
-    seconds = time.perf_counter() - start
-    return steps / seconds, setup, sim
+    return sim, time.perf_counter() - start
 
 
-def time_ase(atoms, potential, dt, temperature, steps):
-    from mindsponge_mm.interfaces.ase import Calculator
-
+def ase_dynamics(atoms, calculator, dt, temperature):
+    """ASE's VelocityVerlet on a copy of ``atoms`` driving ``calculator``, warmed up (3 steps)."""
     atoms = atoms.copy()
     atoms.set_momenta(MDState.from_atoms(atoms).maxwell_boltzmann(temperature, seed=0).momenta.astype(np.float64))
-    atoms.calc = Calculator(potential)
+    atoms.calc = calculator
     dyn = VelocityVerlet(atoms, dt * units.fs)
     dyn.run(3)  # compile
-    start = time.perf_counter()
-    dyn.run(steps)
-    return steps / (time.perf_counter() - start)
+    return dyn
 
 
-def time_schnetpack_md(atoms, dt, temperature, steps):
-    """ASE VelocityVerlet driving SchNetPack's PaiNN (128 features, 3 interactions, 20 Gaussians, 5 Å); None
-    when schnetpack is not importable."""
+def schnetpack_calculator():
+    """An ASE calculator around SchNetPack's PaiNN (128 features, 3 interactions, 20 Gaussians, 5 Å) that
+    does what SpkCalculator does; None when schnetpack is not importable."""
     peer = schnetpack_model("painn")
     if peer is None:
         return None
@@ -116,61 +110,67 @@ def time_schnetpack_md(atoms, dt, temperature, steps):
             self.results = {"energy": float(out["energy"].detach()[0]),
                             "forces": out["forces"].detach().numpy().astype(np.float64)}
 
-    atoms = atoms.copy()
-    atoms.set_momenta(MDState.from_atoms(atoms).maxwell_boltzmann(temperature, seed=0).momenta.astype(np.float64))
-    atoms.calc = SpkModelCalculator()
-    dyn = VelocityVerlet(atoms, dt * units.fs)
-    dyn.run(3)
-    start = time.perf_counter()
-    dyn.run(steps)
-    return steps / (time.perf_counter() - start)
+    return SpkModelCalculator()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--systems", nargs="+", default=["ethanol", "ethanol-lj", "ethanol-x16", "cu", "lj"])
-    parser.add_argument("--steps", type=int, default=2000, help="timed steps of our loop")
-    parser.add_argument("--ase-steps", type=int, default=200, help="timed steps of ASE VelocityVerlet")
-    parser.add_argument("--block", type=int, default=100, help="steps per compiled call")
+    parser.add_argument("--steps", type=int, default=2000, help="timed steps of our loop (ethanol rows; 1/10 for the others)")
+    parser.add_argument("--ase-steps", type=int, default=200, help="timed steps of ASE VelocityVerlet (same)")
+    parser.add_argument("--block", type=int, default=100, help="steps per compiled call (ethanol rows; 1/10 for the others)")
     parser.add_argument("--quick", action="store_true", help="tiny step counts (smoke test)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps, args.ase_steps, args.block = 20, 5, 10
-    rows, spk_rate = [], None
+        args.steps, args.ase_steps, args.block = 20, 4, 10
+    from mindsponge_mm.interfaces.ase import Calculator
+
+    rows, spk_rate, spk_ours = [], None, None
     for name in args.systems:
         atoms, potential, dt, temperature = make_system(name)
         small = name.startswith("ethanol")
-        steps = args.steps if small else max(args.block, args.steps // 10)
-        ours, setup, sim = time_ours(atoms, potential, dt, temperature, steps, min(args.block, steps), SKIN[name])
+        scale = 1 if small else 10
+        block = max(1, args.block // scale)
+        calls = max(2, args.steps // scale // block)  # timed calls of ours (and of each ASE run)
+        ase_block = max(1, args.ase_steps // scale // calls)
         replicas = len(atoms) if isinstance(atoms, list) else 1
         one = atoms[0] if isinstance(atoms, list) else atoms
-        ours *= replicas  # molecule-steps per second
-        ase_steps = args.ase_steps if small else max(2, args.ase_steps // 10)
-        ase = time_ase(one, potential, dt, temperature, ase_steps)
+        sim, setup = prepare_ours(atoms, potential, dt, temperature, block, SKIN[name])
+        runs = [lambda: sim.run(block, block=block)]
+        dyns = [ase_dynamics(one, Calculator(potential), dt, temperature)]
         if name == "ethanol":
-            spk_rate = time_schnetpack_md(one, dt, temperature, ase_steps)
+            spk = schnetpack_calculator()
+            if spk is not None:
+                dyns.append(ase_dynamics(one, spk, dt, temperature))
+        runs += [lambda dyn=dyn: dyn.run(ase_block) for dyn in dyns]
+        # alternating blocks of calls (peers.interleaved_medians): the machine's speed drifts within minutes
+        ms = interleaved_medians(runs, calls, block=min(5, calls))
+        ours = replicas * block / (ms[0] / 1e3)  # molecule-steps per second
+        ase = ase_block / (ms[1] / 1e3)
+        if len(ms) > 2:
+            spk_rate, spk_ours = ase_block / (ms[2] / 1e3), ours
         rows.append((name, len(one) * replicas, dt, ours, ours * dt * 86400 / 1e6, ase, ours / ase, setup,
                      int(sim.nl.n_builds.asnumpy()), sim.n_resizes))
         print(f"{name}: done", flush=True)
-    header = (f"{'system':10s} {'atoms':>6s} {'dt/fs':>6s} {'ours steps/s':>13s} {'ns/day':>8s} "
+    header = (f"{'system':11s} {'atoms':>6s} {'dt/fs':>6s} {'ours steps/s':>13s} {'ns/day':>8s} "
               f"{'ASE VV steps/s':>15s} {'ratio':>7s} {'setup s':>8s} {'nl builds':>9s}")
     print()
     print(header)
     print("-" * len(header))
     for name, n, dt, ours, nsday, ase, ratio, setup, builds, resizes in rows:
-        print(f"{name:10s} {n:6d} {dt:6.1f} {ours:13.1f} {nsday:8.3f} {ase:15.2f} {ratio:6.1f}x {setup:8.1f} {builds:9d}")
-    for name, n, dt, ours, *_ in rows:
-        if name == "ethanol" and spk_rate is not None:
-            print(f"\nethanol/PaiNN vs SchNetPack's PaiNN under ASE VelocityVerlet, same process: "
-                  f"{spk_rate:.1f} steps/s, ours {ours / spk_rate:.1f}x")
-        elif name == "ethanol":
-            print(f"\nethanol/PaiNN vs SchNetPack (ASE VelocityVerlet + SpkCalculator, PaiNN, PEERS.md "
-                  f"{SPK_PAINN_ASE_STEPS_PER_S:.0f} steps/s): {ours / SPK_PAINN_ASE_STEPS_PER_S:.1f}x"
-                  "  (schnetpack not importable here: reference number)")
+        print(f"{name:11s} {n:6d} {dt:6.1f} {ours:13.1f} {nsday:8.3f} {ase:15.2f} {ratio:6.1f}x {setup:8.1f} {builds:9d}")
+    if spk_rate is not None:
+        print(f"\nethanol/PaiNN vs SchNetPack's PaiNN under ASE VelocityVerlet, same process, alternating blocks: "
+              f"{spk_rate:.1f} steps/s, ours {spk_ours / spk_rate:.1f}x")
+    elif any(row[0] == "ethanol" for row in rows):
+        ours = next(row[3] for row in rows if row[0] == "ethanol")
+        print(f"\nethanol/PaiNN vs SchNetPack (ASE VelocityVerlet + SpkCalculator, PaiNN, PEERS.md "
+              f"{SPK_PAINN_ASE_STEPS_PER_S:.0f} steps/s): {ours / SPK_PAINN_ASE_STEPS_PER_S:.1f}x"
+              "  (schnetpack not importable here: a reference number from another day, not a same-process ratio)")
     if any(row[0] == "ethanol-x16" for row in rows):
         print(f"ethanol-x16: {REPLICAS} replicas in one batch; steps/s and ns/day count molecule-steps "
               "(the sampling throughput), ASE drives one molecule.")
-    print("\nsteps/s exclude compilation (setup s); run alone on the machine for meaningful numbers.")
+    print("\nmedians over alternating blocks; steps/s exclude compilation (setup s); run alone on the machine.")
 
 
 if __name__ == "__main__":
