@@ -54,7 +54,7 @@ def make_system(name):
     if name == "ethanol-lj":
         from mindsponge_mm.potentials import LennardJones
 
-        return molecule("CH3CH2OH"), LennardJones(0.5, 1.0, 5.0, shift=True), 0.5, 300.0  # r_min 1.12 Å: bonds stay put
+        return molecule("CH3CH2OH"), LennardJones(0.5, 1.0, 5.0, shift=True), 0.5, 300.0  # r_min 1.12 Å, near the bond lengths: a speed row, not a model of ethanol
     if name == "cu":
         atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * (6, 6, 6)
         atoms.rattle(0.02, seed=1)

@@ -67,7 +67,7 @@ def test_schnet_calculator_numerical_forces_and_graph_reuse(schnet):
     with pytest.raises(PropertyNotImplementedError):
         a.get_stress()  # a molecule has no stress
     # ~ 2 × 9 × 3 displaced calls above: one compiled shape for one atom count, with tight padding
-    # (9 atoms + 1 padding atom -> 16; 72 pairs within the cutoff, grown by an eighth -> 96)
+    # (9 atoms + 1 padding atom -> 16; 72 pairs -> 96 from collate, + an eighth of headroom -> 128)
     assert len(calc.compiled_shapes) == 1
     (n_atoms, n_structures, n_pairs), = calc.compiled_shapes
     assert n_atoms == 16 and n_structures == 2 and 72 <= n_pairs <= 128

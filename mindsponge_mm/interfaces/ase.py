@@ -49,8 +49,7 @@ class Calculator(_AseCalculator):
 
     The default capacities are tight: a model's work grows with the padded sizes (PaiNN on one
     ethanol: 15.9-18.7 ms per call with 16 atoms and 128 pairs, 20.8-24.7 ms with 32 and 512, on
-    2 CPU cores), while the atom
-    count of an ASE run never changes and the pair capacity grows in steps.
+    2 CPU cores), while the atom count of an ASE run never changes and the pair capacity grows in steps.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
