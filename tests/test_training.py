@@ -1,11 +1,10 @@
-"""Training: loss against numpy, schedules, EMA, exact resume (also after kill -9), NaN handling,
-config and data errors, evaluate and MindIR export."""
+"""Training: loss against numpy, schedules, EMA, exact resume (also after kill -9 at three moments), bit-for-bit
+repeat runs, NaN handling, config and data errors, evaluate (metrics recomputed) and MindIR export."""
 import csv
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import mindspore as ms
 import numpy as np
@@ -181,35 +180,101 @@ def test_run_directory_and_compilations(full_run):
     assert best.model.name == "schnet"
 
 
-def test_resume_after_kill_9_matches_the_uninterrupted_run(full_run, tmp_path):
-    """A run killed with SIGKILL once it has a checkpoint resumes to exactly the same metrics."""
-    config = job(tmp_path)
+def run_cli(*args, env_extra=None):
+    """``mindsponge-mm ARGS`` in a subprocess, as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if k != "MINDSPONGE_MM_TEST_KILL_AT"}
+    env.update(GLOG_v="3", **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "mindsponge_mm.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def cli_train(tmp_path, name):
+    """A fresh CLI run of the tiny 3-epoch job into tmp_path/name: (run directory, completed process)."""
+    cfg = tmp_path / f"{name}.yaml"
+    cfg.write_text(yaml.safe_dump(job(tmp_path, run={"seed": 0, "output": str(tmp_path / name)})))
+    out = run_cli("train", cfg)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return tmp_path / name, out
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """The uninterrupted 3-epoch run through the CLI (reference for the kill -9 and reproducibility tests)."""
+    return cli_train(tmp_path_factory.mktemp("cli"), "run")
+
+
+def assert_same_metrics(ref_run, run):
+    """metrics.csv equal in every number but the wall time (as written: bit for bit), steps.csv byte for byte."""
+    ref_rows, rows = read_rows(ref_run / "metrics.csv"), read_rows(run / "metrics.csv")
+    assert len(rows) == len(ref_rows) == 3
+    for ra, rb in zip(ref_rows, rows):
+        assert {k: v for k, v in ra.items() if k != "time_s"} == {k: v for k, v in rb.items() if k != "time_s"}
+    assert (run / "steps.csv").read_text() == (ref_run / "steps.csv").read_text()
+
+
+def checkpoint_epoch(run):
+    from mindsponge_mm.models.potential import read_checkpoint
+
+    return read_checkpoint(run / "checkpoints" / "last.safetensors")[0]["training_state"]["epoch"]
+
+
+def test_two_identical_cli_runs_print_and_write_the_same_numbers(cli_run, tmp_path):
+    """Same config and seed, two processes: the printed lines (but for wall times and the output path),
+    metrics.csv, steps.csv and the checkpoint tensors are identical, bit for bit."""
+    import re
+
+    from safetensors.numpy import load_file
+
+    ref_run, ref_out = cli_run
+    run, out = cli_train(tmp_path, "again")
+
+    def printed(text, path):
+        text = text.replace(str(path), "RUN")
+        return [re.sub(r"\s+[0-9.]+ s$", "", ln) for ln in text.splitlines()]
+
+    assert printed(out.stdout, run) == printed(ref_out.stdout, ref_run)
+    assert sum(ln.startswith("epoch ") for ln in printed(out.stdout, run)) == 3
+    assert_same_metrics(ref_run, run)
+    for name in ("last", "best"):
+        a, b = (load_file(str(r / "checkpoints" / f"{name}.safetensors")) for r in (ref_run, run))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert np.array_equal(a[key], b[key]), (name, key)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_at_every_write_point_matches_the_uninterrupted_run(cli_run, tmp_path):
+    """The process SIGKILLs itself (test hook MINDSPONGE_MM_TEST_KILL_AT in train/trainer.py) at three moments,
+    each resumed with ``mindsponge-mm train --resume RUN``: after steps.csv but before the checkpoint (epoch 2),
+    halfway through writing the checkpoint's temporary file (epoch 2 again), and during validation (epoch 3).
+    The last resume ends with exactly the metrics and step losses of the uninterrupted run."""
+    ref_run, _ = cli_run
+    ref_steps = (ref_run / "steps.csv").read_text().splitlines()
+    run = tmp_path / "run"
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "GLOG_v": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "mindsponge_mm.cli", "train", str(cfg), "training.epochs=50"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    metrics = tmp_path / "run" / "metrics.csv"
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if metrics.exists() and len(read_rows(metrics)) >= 1:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the training process ended early"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    done = len(read_rows(metrics))
-    assert 1 <= done < 50
-    # resume with the original 3-epoch plan (a kill can land after epoch 3 only if the machine is very slow)
-    if done >= 3:
-        pytest.skip("the child finished 3 epochs before it was killed")
-    train(config, resume=tmp_path / "run", log=lambda _: None)
-    compare_histories(read_rows(full_run[0] / "metrics.csv"), read_rows(metrics))
-    steps_full, steps_resumed = read_rows(full_run[0] / "steps.csv"), read_rows(tmp_path / "run" / "steps.csv")
-    compare_histories(steps_full, steps_resumed)
+    cfg.write_text(yaml.safe_dump(job(tmp_path)))
+
+    killed = run_cli("train", cfg, env_extra={"MINDSPONGE_MM_TEST_KILL_AT": "after_steps_csv:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (run / "steps.csv").read_text().splitlines() == ref_steps[:7]  # header + epochs 1 and 2
+    assert len(read_rows(run / "metrics.csv")) == 1 and checkpoint_epoch(run) == 1
+
+    killed = run_cli("train", "--resume", run, env_extra={"MINDSPONGE_MM_TEST_KILL_AT": "mid_checkpoint:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    partial = list((run / "checkpoints").glob(".last.safetensors.*.tmp"))
+    assert len(partial) == 1 and 0 < partial[0].stat().st_size < (run / "checkpoints" / "last.safetensors").stat().st_size
+    assert len(read_rows(run / "metrics.csv")) == 1 and checkpoint_epoch(run) == 1
+
+    killed = run_cli("train", "--resume", run, env_extra={"MINDSPONGE_MM_TEST_KILL_AT": "during_eval:3"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert len(read_rows(run / "metrics.csv")) == 2 and checkpoint_epoch(run) == 2
+    assert (run / "steps.csv").read_text().splitlines() == ref_steps[:7]
+
+    out = run_cli("train", "--resume", run)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "resumed" in out.stdout and "after epoch 2" in out.stdout
+    assert_same_metrics(ref_run, run)
+    assert checkpoint_epoch(run) == 3
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(full_run, tmp_path):
@@ -255,7 +320,35 @@ def test_evaluate_writes_metrics_and_parity_plots(full_run, tmp_path):
     result = evaluate(run, "bundled:ethanol", "test", out_dir=tmp_path, log=lines.append)
     assert (tmp_path / "parity_energy.png").exists() and (tmp_path / "parity_forces.png").exists()
     assert "forces" in lines[-1] and "meV/Ang" in lines[-1]
-    assert result["metrics"]["forces_mae"] > 0
+    # recompute every metric from the best checkpoint's predictions, one test frame at a time, with numpy
+    import json
+
+    from mindsponge_mm.data import AtomsDataset
+
+    with np.load(run / "split.npz") as split:
+        test_frames = split["test"]
+    assert len(test_frames) == 10
+    potential = Potential.load(run / "checkpoints" / "best.safetensors")
+    ds = AtomsDataset.open("bundled:ethanol")
+    de, dea, df = [], [], []
+    for i in test_frames:
+        frame = ds[int(i)]
+        pred = potential.evaluate(collate([frame], 4.0, properties=["energy", "forces"]))
+        n = len(frame["atomic_numbers"])
+        de.append(float(pred["energy"][0]) - float(frame["energy"]))
+        dea.append(de[-1] / n)
+        df.append(pred["forces"][:n] - frame["forces"])
+    de, dea, df = np.array(de), np.array(dea), np.concatenate(df)
+    want = {"energy_mae": np.abs(de).mean(), "energy_rmse": np.sqrt((de ** 2).mean()),
+            "energy_per_atom_mae": np.abs(dea).mean(), "energy_per_atom_rmse": np.sqrt((dea ** 2).mean()),
+            "forces_mae": np.abs(df).mean(), "forces_rmse": np.sqrt((df ** 2).mean())}
+    stored = json.loads((tmp_path / "evaluation.json").read_text())
+    assert stored["split"] == "test" and stored["metrics"] == result["metrics"]
+    assert set(stored["metrics"]) == set(want)
+    for key, value in want.items():
+        # float32 model: energies near -310 eV carry ~3e-5 eV rounding, forces ~1e-7 eV/Ang
+        tol = 1e-4 if key.startswith("energy") else 1e-5
+        assert stored["metrics"][key] == pytest.approx(value, rel=tol), key
     with pytest.raises(UserError, match="needs a run directory"):
         evaluate(run / "checkpoints" / "best.safetensors", "bundled:ethanol", "test", out_dir=tmp_path)
     with pytest.raises(UserError, match="no such run directory or checkpoint"):

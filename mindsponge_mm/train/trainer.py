@@ -19,6 +19,9 @@ import csv
 import io
 import json
 import math
+import os
+import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -36,6 +39,23 @@ from .loss import PotentialLoss, loss_inputs
 from .metrics import ErrorMetrics
 from .schedules import LRSchedule, WeightSchedule
 from .step import TrainStep
+
+
+# Test-only fault injection (tests/test_training.py): MINDSPONGE_MM_TEST_KILL_AT=POINT:EPOCH makes the
+# process SIGKILL itself at POINT of the 1-based EPOCH, so the kill -9 resume tests hit exact moments:
+#   after_steps_csv  steps.csv of the epoch is written, checkpoints/last is not
+#   mid_checkpoint   a temporary checkpoint file beside last.safetensors is half written, not renamed
+#   during_eval      the first validation batch has been evaluated (EMA weights swapped in)
+# Nothing outside the tests sets it; unset, each check is one dictionary lookup.
+_TEST_KILL_ENV = "MINDSPONGE_MM_TEST_KILL_AT"
+
+
+def _test_kill_requested(point: str, epoch: int) -> bool:
+    return os.environ.get(_TEST_KILL_ENV) == f"{point}:{epoch}"
+
+
+def _test_kill_now() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class TrainingDiverged(UserError):
@@ -91,6 +111,7 @@ class Trainer:
         self.state = {"epoch": 0, "global_step": 0, "best_val": None, "best_epoch": None, "bad_epochs": 0,
                       "history": [], "stopped_early": False}
         self._lr_now = None
+        self._epoch_running = 0  # 1-based epoch in progress (for the test-only kill hook)
 
     # ------------------------------------------------------------------ helpers
     def log(self, text: str) -> None:
@@ -150,6 +171,13 @@ class Trainer:
             extra.update({f"train/ema/{k}": p.asnumpy().copy() for k, p in enumerate(self.ema.shadow)})
             extra["train/ema_count"] = self.ema.count.asnumpy().copy()
         extra["train/loss_weights"] = self.loss.weights.asnumpy().copy()
+        if _test_kill_requested("mid_checkpoint", self._epoch_running):
+            # the temporary file atomic_path would write, cut off halfway, and no rename
+            fd, tmp = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent)
+            os.close(fd)
+            self.potential.save(tmp, meta, extra)
+            os.truncate(tmp, os.path.getsize(tmp) // 2)
+            _test_kill_now()
         self.potential.save(path, meta, extra)
 
     def _optimizer_state(self) -> list:
@@ -195,9 +223,13 @@ class Trainer:
             with self.ema.swapped():
                 for batch in self.val_loader:
                     metrics.add(batch, self.potential.evaluate(batch))
+                    if _test_kill_requested("during_eval", self._epoch_running):
+                        _test_kill_now()
         else:
             for batch in self.val_loader:
                 metrics.add(batch, self.potential.evaluate(batch))
+                if _test_kill_requested("during_eval", self._epoch_running):
+                    _test_kill_now()
         return metrics.result()
 
     def validation_loss(self, m: dict, weights) -> float:
@@ -219,6 +251,7 @@ class Trainer:
             if self.state["stopped_early"]:
                 break
             t0 = time.perf_counter()
+            self._epoch_running = epoch + 1
             weights = self.weight_schedule.value(epoch)
             self.loss.set_weights(*weights)
             losses = []
@@ -304,6 +337,8 @@ class Trainer:
         lines += [f"{e},{s},{v!r},{lr!r}" for e, s, v, lr in step_rows]
         # steps.csv first: a kill before the checkpoint resumes from the previous epoch, which drops these lines
         write_text_atomic(steps_path, "epoch,step,loss,lr\n" + "".join(ln + "\n" for ln in lines))
+        if _test_kill_requested("after_steps_csv", self._epoch_running):
+            _test_kill_now()
         self.save_checkpoint(self.out_dir / "checkpoints" / "last.safetensors")
         write_text_atomic(self.out_dir / "metrics.csv", buf.getvalue())
         plots.learning_curve(history, self.out_dir / "learning_curve.png")
