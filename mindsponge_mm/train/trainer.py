@@ -125,10 +125,15 @@ class Trainer:
         """{label: whether the loss uses it at any epoch}; a used label the dataset lacks is a UserError."""
         out = {}
         for name, w in zip(("energy", "forces", "stress"), self.weight_schedule.initial):
-            out[name] = used = w > 0 or any(c.get(name, 0) > 0 for c in self.weight_schedule.changes)
+            raised = [int(c["epoch"]) for c in self.weight_schedule.changes if c.get(name, 0) > 0]
+            out[name] = used = w > 0 or bool(raised)
             if used and name not in dataset.properties:
-                raise UserError(f"{dataset.source}: the loss uses {name} (training.loss.{name}_weight > 0) but the "
-                                f"dataset has no {name!r} column; set training.loss.{name}_weight: 0")
+                where = [f"training.loss.{name}_weight = {w:g}"] if w > 0 else []
+                where += [f"training.loss.schedule sets {name} > 0 at epoch {e}" for e in raised]
+                fix = [f"training.loss.{name}_weight: 0"] if w > 0 else []
+                fix += [f"{name}: 0 in every training.loss.schedule entry"] if raised else []
+                raise UserError(f"{dataset.source}: the loss uses {name} ({'; '.join(where)}) but the dataset has "
+                                f"no {name!r} column; set {' and '.join(fix)}")
         return out
 
     def _set_lr(self, value: float) -> None:
