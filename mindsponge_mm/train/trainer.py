@@ -264,7 +264,9 @@ class Trainer:
             if self.progress:
                 from tqdm import tqdm
 
-                bar = tqdm(total=n_steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
+                # disable=None: a bar on a terminal only; logs and pipes get the epoch line alone
+                bar = tqdm(total=n_steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True,
+                           disable=None)
             step_rows = []
             for step, (batch, norms) in enumerate(self.global_batches(epoch)):
                 lr = self.lr_schedule.value(epoch, step, n_steps)
