@@ -1,108 +1,132 @@
-"""A MACE-style higher-order equivariant model (Batatia et al., NeurIPS 2022).
+"""MACE (Batatia et al., NeurIPS 2022): the same function as mace-torch 0.3's ``ScaleShiftMACE``.
 
-Each layer t:
+For the same weights (:func:`~mindsponge_mm.models.mace_convert.model_from_mace_state_dict`) the
+energies, per-atom energies, forces and stress equal mace-torch's to rounding (float64).
 
-1. ``h_up = Linear(h)``;
-2. edge features: Bessel radial basis × polynomial envelope -> radial MLP -> per-edge path weights,
-   spherical harmonics Y(r̂_ij) up to ``l_max``;
-3. A_i = Linear( Σ_j TP_uvu(h_up_j, Y_ij; R(r_ij)) / avg_num_neighbors ), with the irreps of the SH
-   (``C x 0e + C x 1o + ...``);
-4. B_i = SymmetricContraction(A_i; element of i), body order up to ``correlation + 1``;
-5. h_i = Linear(B_i) (+ Linear(h_i) residual after the first layer);
-6. a readout per layer: linear for inner layers, a small MLP on the scalars of the last one.
+Per atom, with ``h⁰ = W_emb[z] / sqrt(n_elements)`` (C scalars) and, for layer t = 1..T:
 
-The energy per atom is the sum of the readouts, then scale, shift and E0 from the base class.
+1. ``A = Linear( Σ_j TP_uvu(Linear_up(h_j), Y(r̂_ji); R(r_ij)) ) / avg_num_neighbors`` with Y the
+   spherical harmonics of mace-torch's edge vector (sender j -> receiver i: ``-r_ij``), R an e3nn
+   MLP (bias-free, normalised SiLU) of the Bessel × envelope features, A of irreps
+   ``C x (0e + 1o + ... + l_max)``;
+2. ``h^t = Linear(B(A; z)) + SkipTP(h^{t-1}; z)`` — B mace-torch's symmetric contraction (its
+   coupling trees, element-dependent weights), SkipTP a linear map whose weights depend on the
+   element. With ``first_interaction="plain"`` (MACE-OFF) layer 1 instead maps A by the
+   element-dependent map and has no skip;
+3. hidden features ``C x (0e + 1o + ... + hidden_l)``; the last layer keeps scalars only;
+4. readouts: linear on inner layers, ``Linear -> SiLU -> Linear`` (``readout_hidden`` scalars) on the
+   last; with one layer, one linear readout.
+
+E = Σ_i [E0(z_i) + scale · Σ_t readout_t(h_i^t) + shift] (the base class applies E0, scale, shift).
+
+Checkpoint format: hyperparameter ``version`` (2 here). ``version=1``, or a checkpoint saved before
+the key existed, builds :class:`~mindsponge_mm.models.mace_legacy.LegacyMACE`.
 """
 from __future__ import annotations
 
-from mindspore import nn, ops
+import math
 
-from ..nn import MLP, BesselBasis, Dense, PolynomialEnvelope, safe_norm
-from ..so3 import EquivariantLinear, Irreps, SphericalHarmonics, SymmetricContraction, TensorProductUVU
+import mindspore as ms
+import numpy as np
+from mindspore import Parameter, nn, ops
+
+from ..errors import ConfigError
+from ..nn import safe_norm
+from ..so3 import EquivariantLinear, Irreps, SphericalHarmonics
 from .base import AtomisticModel
+from .mace_blocks import MACEInteraction, MACERadial, NonLinearReadout
+from .mace_legacy import LegacyMACE
 from .registry import register
 
+FIRST_INTERACTIONS = {"residual": "RealAgnosticResidualInteractionBlock", "plain": "RealAgnosticInteractionBlock"}
 
-def _irreps(channels: int, l_max: int) -> Irreps:
+
+def natural_irreps(channels: int, l_max: int) -> Irreps:
     """``C x 0e + C x 1o + C x 2e + ...`` up to ``l_max`` (the parities of spherical harmonics)."""
     return Irreps("+".join(f"{channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(l_max + 1)))
 
 
-class MACELayer(nn.Cell):
-    """One interaction + product layer; see the module docstring."""
-
-    def __init__(self, irreps_in, irreps_out, sh_irreps, a_irreps, correlation, n_elements, n_radial,
-                 radial_hidden, avg_num_neighbors, residual, rng, dtype, ms_dtype):
-        super().__init__()
-        self.linear_up = EquivariantLinear(irreps_in, irreps_in, dtype=ms_dtype, seed=rng)
-        self.tp = TensorProductUVU(irreps_in, sh_irreps, a_irreps, dtype=ms_dtype)
-        self.radial = MLP([n_radial, radial_hidden, radial_hidden, radial_hidden, self.tp.weight_numel], rng,
-                          act="silu", dtype=dtype)
-        self.linear_a = EquivariantLinear(self.tp.irreps_out, a_irreps, dtype=ms_dtype, seed=rng)
-        self.product = SymmetricContraction(a_irreps, irreps_out, correlation, n_elements, dtype=ms_dtype, seed=rng)
-        self.linear_out = EquivariantLinear(irreps_out, irreps_out, dtype=ms_dtype, seed=rng)
-        self.residual = residual
-        if residual:
-            self.skip = EquivariantLinear(irreps_in, irreps_out, dtype=ms_dtype, seed=rng)
-        self.inv_avg = 1.0 / float(avg_num_neighbors)
-
-    def construct(self, h, species, sh, radial_features, idx_i, idx_j, n_atoms: int):
-        h_up = self.linear_up(h)
-        # the convolution summed over neighbors; scatter_nodes applies the path weights and sums the
-        # edges before splitting into paths, which keeps the per-edge memory down (large cells)
-        summed = self.tp.scatter_nodes(ops.gather(h_up, idx_j, 0), sh, self.radial(radial_features), idx_i, n_atoms)
-        a = self.linear_a(summed * self.inv_avg)
-        out = self.linear_out(self.product(a, species))
-        if self.residual:
-            out = out + self.skip(h)
-        return out
-
-
 @register("mace")
 class MACE(AtomisticModel):
-    """MACE-style model.
+    """mace-torch's ``ScaleShiftMACE``; see the module docstring.
 
     Args:
-        elements, cutoff (Å), dtype, seed: as every model.
-        n_channels: C, the multiplicity of every irrep.
-        hidden_l: largest l of the hidden features between layers (0, 1 or 2): ``Cx0e+Cx1o(+Cx2e)``.
-        l_max: largest l of the edge spherical harmonics and of the A/B features (≤ 3 tested).
-        correlation: ν of the symmetric product basis (body order ν + 1), ≤ 3.
-        n_layers: interaction layers (the last outputs scalars only).
-        n_radial: Bessel functions. radial_hidden: width of the radial MLP. envelope_p: envelope exponent.
-        avg_num_neighbors: normalisation of the neighbor sum (set it from the data).
-        readout_hidden: width of the last layer's MLP readout.
+        elements, cutoff (Å, mace-torch's ``r_max``), dtype, seed: as every model.
+        n_channels: C, the multiplicity of every irrep (mace-torch: ``hidden_irreps`` ``Cx0e+Cx1o``).
+        hidden_l: largest l of the hidden features (0: ``Cx0e``, 1: ``Cx0e+Cx1o``, 2: ``+Cx2e``).
+        l_max: ``max_ell``, largest l of the edge harmonics and of A.
+        correlation: body order ν of the product basis, an int or one per layer.
+        n_layers: ``num_interactions``.
+        n_radial: ``num_bessel``. envelope_p: ``num_polynomial_cutoff``.
+        radial_hidden: width of each of the three hidden layers of the radial MLP, unless
+            ``radial_mlp`` (mace-torch's ``radial_MLP``, e.g. ``[64, 64, 64]``) is given.
+        avg_num_neighbors: the divisor of the neighbor sum (set it from the data).
+        readout_hidden: scalars of the last layer's MLP readout (``MLP_irreps = "16x0e"``).
+        first_interaction: ``"residual"`` (``RealAgnosticResidualInteractionBlock``, MACE-MP) or
+            ``"plain"`` (``RealAgnosticInteractionBlock``, MACE-OFF).
+        version: checkpoint format; 2 (this class) or 1 (:class:`LegacyMACE`).
     """
 
     name = "mace"
 
+    def __new__(cls, *args, version: int = 2, **kwargs):
+        if int(version) == 1:
+            return LegacyMACE(*args, **kwargs)
+        if int(version) != 2:
+            raise ConfigError(f"model.version = {version}: MACE checkpoints have format version 1 or 2")
+        return super().__new__(cls)
+
+    @classmethod
+    def checkpoint_hyperparameters(cls, hyperparameters: dict) -> dict:
+        """Hyperparameters of a saved model as :func:`build` needs them: checkpoints written before
+        the format was versioned (no ``version`` key) hold the version-1 architecture."""
+        out = dict(hyperparameters)
+        out.setdefault("version", 1)
+        return out
+
     def __init__(self, elements, cutoff: float = 5.0, n_channels: int = 128, hidden_l: int = 1, l_max: int = 3,
-                 correlation: int = 3, n_layers: int = 2, n_radial: int = 8, radial_hidden: int = 64,
-                 envelope_p: int = 5, avg_num_neighbors: float = 10.0, readout_hidden: int = 16,
-                 dtype: str = "float32", seed: int = 0):
+                 correlation=3, n_layers: int = 2, n_radial: int = 8, radial_hidden: int = 64,
+                 radial_mlp=None, envelope_p: int = 5, avg_num_neighbors: float = 10.0, readout_hidden: int = 16,
+                 first_interaction: str = "residual", version: int = 2, dtype: str = "float32", seed: int = 0):
         super().__init__(elements, cutoff, dtype, seed)
+        if first_interaction not in FIRST_INTERACTIONS:
+            raise ConfigError(f"model.first_interaction = {first_interaction!r}: choose 'residual' or 'plain'")
+        if int(n_layers) < 1:
+            raise ConfigError(f"model.n_layers = {n_layers}: a MACE needs at least one interaction")
+        corr = [int(correlation)] * int(n_layers) if isinstance(correlation, (int, np.integer)) else \
+            [int(c) for c in correlation]
+        if len(corr) != int(n_layers):
+            raise ConfigError(f"model.correlation: {len(corr)} values for {n_layers} layers")
+        radial_mlp = [int(radial_hidden)] * 3 if radial_mlp is None else [int(w) for w in radial_mlp]
         self.hyperparameters.update(
-            n_channels=n_channels, hidden_l=hidden_l, l_max=l_max, correlation=correlation, n_layers=n_layers,
-            n_radial=n_radial, radial_hidden=radial_hidden, envelope_p=envelope_p,
-            avg_num_neighbors=float(avg_num_neighbors), readout_hidden=readout_hidden)
-        rng, dt, mdt = self.rng, self.dtype_name, self.ms_float
-        scalars = Irreps(f"{n_channels}x0e")
-        hidden = _irreps(n_channels, hidden_l)
-        sh_irreps = _irreps(1, l_max)
-        a_irreps = _irreps(n_channels, l_max)
-        self.embedding = Dense(self.n_elements, n_channels, rng, bias=False, dtype=dt)
-        self.sh = SphericalHarmonics(l_max, normalize=True, dtype=mdt)
-        self.radial_basis = BesselBasis(n_radial, cutoff, dtype=dt)
-        self.envelope = PolynomialEnvelope(cutoff, envelope_p)
+            version=2, n_channels=int(n_channels), hidden_l=int(hidden_l), l_max=int(l_max),
+            correlation=corr if len(set(corr)) > 1 else corr[0], n_layers=int(n_layers), n_radial=int(n_radial),
+            radial_hidden=int(radial_hidden), radial_mlp=radial_mlp, envelope_p=int(envelope_p),
+            avg_num_neighbors=float(avg_num_neighbors), readout_hidden=int(readout_hidden),
+            first_interaction=first_interaction)
+        rng, mdt = self.rng, self.ms_float
+        c = int(n_channels)
+        scalars = Irreps(f"{c}x0e")
+        hidden = natural_irreps(c, int(hidden_l))
+        sh_irreps = natural_irreps(1, int(l_max))
+        target = natural_irreps(c, int(l_max))
+        n_el = self.n_elements
+        self.embedding = Parameter(ms.Tensor(rng.standard_normal((n_el, c)).astype(self.dtype_name)), name="embedding")
+        self._embedding_scale = ms.Tensor(np.array(1.0 / math.sqrt(n_el), self.dtype_name))
+        self.sh = SphericalHarmonics(int(l_max), normalize=True, dtype=mdt)
+        self.radial = MACERadial(int(n_radial), self.cutoff, int(envelope_p), mdt)
         layers, readouts = [], []
         irreps_in = scalars
-        for t in range(n_layers):
-            last = t == n_layers - 1
-            irreps_out = scalars if last else hidden
-            layers.append(MACELayer(irreps_in, irreps_out, sh_irreps, a_irreps, correlation, self.n_elements,
-                                    n_radial, radial_hidden, avg_num_neighbors, t > 0, rng, dt, mdt))
-            readouts.append(MLP([n_channels, readout_hidden, 1], rng, act="silu", dtype=dt) if last
-                            else EquivariantLinear(irreps_out, "1x0e", dtype=mdt, seed=rng))
+        n = int(n_layers)
+        for t in range(n):
+            irreps_out = scalars if t == n - 1 else hidden
+            residual = t > 0 or first_interaction == "residual"
+            layers.append(MACEInteraction(irreps_in, irreps_out, sh_irreps, target, corr[t], n_el,
+                                          [int(n_radial)] + radial_mlp, float(avg_num_neighbors), residual, rng, mdt))
+            if t == n - 1 and n > 1:
+                readouts.append(NonLinearReadout(irreps_out, int(readout_hidden), rng, mdt))
+            else:
+                readouts.append(EquivariantLinear(irreps_out, "1x0e", dtype=mdt, seed=rng))
             irreps_in = irreps_out
         self.layers = nn.CellList(layers)
         self.readouts = nn.CellList(readouts)
@@ -110,11 +134,12 @@ class MACE(AtomisticModel):
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
         n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
-        sh = self.sh(vectors)
-        radial = self.radial_basis(d) * ops.expand_dims(self.envelope(d) * pair_mask.astype(d.dtype), 1)
-        h = ops.gather(self.embedding.weight, species, 0)
-        energy = ops.zeros((n_atoms,), h.dtype)
+        sh = self.sh(-vectors)  # mace-torch's edge vector points from the sender j to the receiver i
+        radial = self.radial(d) * ops.expand_dims(pair_mask.astype(d.dtype), 1)
+        h = ops.gather(self.embedding, species, 0) * self._embedding_scale
+        energy = None
         for layer, readout in zip(self.layers, self.readouts):
             h = layer(h, species, sh, radial, idx_i, idx_j, n_atoms)
-            energy = energy + readout(h)[:, 0]
+            e = readout(h)[:, 0]
+            energy = e if energy is None else energy + e
         return energy

@@ -26,16 +26,17 @@ from .wigner import (
 )
 
 from .spherical_harmonics import SphericalHarmonics, sh_dim, spherical_harmonics, spherical_harmonics_np  # noqa: E402
-from .layers import (  # noqa: E402
-    EquivariantLinear,
-    Gate,
+from .element_linear import ElementLinear  # noqa: E402
+from .gate import ACTIVATIONS, Gate, normalize2mom_constant  # noqa: E402
+from .linear import EquivariantLinear  # noqa: E402
+from .symmetric_contraction import (  # noqa: E402
     SymmetricContraction,
-    TensorProductUVU,
     from_channels,
-    normalize2mom_constant,
+    mace_coupling_basis,
     symmetric_coupling_basis,
     to_channels,
 )
+from .tensor_product import TensorProductUVU  # noqa: E402
 
 __all__ = [
     "Irrep",
@@ -61,4 +62,6 @@ __all__ = [
     "to_channels",
     "from_channels",
     "normalize2mom_constant",
+    "ElementLinear",
+    "mace_coupling_basis",
 ]

@@ -1,0 +1,119 @@
+"""Our MACE against mace-torch 0.3.16's ScaleShiftMACE for the same weights.
+
+The fixtures (tests/fixtures/mace, written by tests/make_mace_fixtures.py in the peers environment)
+hold random-weight mace-torch models of several architectures, structures, and mace-torch's
+energies, per-atom energies, forces and stress in float64. The live tests regenerate them with
+mace-torch: in this process when ``mace`` imports, or with the interpreter named by
+``MINDSPONGE_MM_MACE_PYTHON`` (e.g. /work/peers-venv/bin/python) in a subprocess.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mindsponge_mm.batch import collate
+from mindsponge_mm.errors import UserError
+from mindsponge_mm.models import Potential
+from mindsponge_mm.models.mace_convert import model_from_mace_state_dict
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mace"
+ARCHITECTURES = ["mp_medium", "off23", "hidden_l0", "hidden_l2", "single"]
+STRUCTURES = ["ethanol", "water", "triclinic", "small_cell", "isolated", "pair"]
+
+
+def load_fixture(directory: Path, arch: str):
+    data = np.load(directory / f"{arch}.npz")
+    state = {k[len("state/"):]: data[k] for k in data.files if k.startswith("state/")}
+    hparams = json.loads((directory / f"{arch}.json").read_text())
+    structures = np.load(directory / "structures.npz")
+    frames = [{"atomic_numbers": structures[f"{arch}/{s}/numbers"], "positions": structures[f"{arch}/{s}/positions"],
+               "cell": structures[f"{arch}/{s}/cell"], "pbc": structures[f"{arch}/{s}/pbc"]} for s in STRUCTURES]
+    reference = {s: {q: data[f"{q}/{s}"] for q in ("energy", "node_energy", "forces", "stress")} for s in STRUCTURES}
+    return state, hparams, frames, reference
+
+
+def evaluate(potential, frames):
+    """Per structure: (energy, per-atom energies, forces, stress) of one padded batch."""
+    batch = collate(frames, potential.cutoff, dtype=potential.model.dtype_name)
+    out = potential.evaluate(batch)
+    results, start = [], 0
+    for k, frame in enumerate(frames):
+        n = len(frame["atomic_numbers"])
+        results.append((out["energy"][k], out["energies"][start:start + n], out["forces"][start:start + n],
+                        out["stress"][k]))
+        start += n
+    return results
+
+
+def compare(directory: Path, arch: str, dtype: str = "float64"):
+    """Largest |ours - mace-torch| per quantity (absolute), and the largest reference magnitude."""
+    state, hparams, frames, reference = load_fixture(directory, arch)
+    potential = Potential(model_from_mace_state_dict(state, hparams, dtype=dtype))
+    errors = {"energy": 0.0, "node_energy": 0.0, "forces": 0.0, "stress": 0.0}
+    scale = dict(errors)
+    for name, frame, (e, ne, f, s) in zip(STRUCTURES, frames, evaluate(potential, frames)):
+        ref = reference[name]
+        for q, ours in (("energy", e), ("node_energy", ne), ("forces", f), ("stress", s)):
+            errors[q] = max(errors[q], float(np.abs(np.ravel(ours) - np.ravel(ref[q])).max()))
+            scale[q] = max(scale[q], float(np.abs(ref[q]).max()))
+    return errors, scale
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_float64_parity(arch):
+    errors, scale = compare(FIXTURES, arch)
+    assert max(errors.values()) < 1e-10, (errors, scale)
+
+
+def test_float32_parity():
+    errors, scale = compare(FIXTURES, "mp_medium", dtype="float32")
+    for q in errors:
+        assert errors[q] <= 1e-5 * max(scale[q], 1.0), (q, errors, scale)
+
+
+def test_element_subset_keeps_the_function():
+    """Dropping the elements a structure does not use (MACE-MP-0's 89 -> a few) changes nothing."""
+    state, hparams, frames, reference = load_fixture(FIXTURES, "off23")
+    model = model_from_mace_state_dict(state, hparams, elements=["H", "C", "O"])
+    assert model.elements == [1, 6, 8]
+    (e, ne, f, _), = evaluate(Potential(model), frames[:1])
+    np.testing.assert_allclose(e, reference["ethanol"]["energy"][0], atol=1e-10, rtol=0)
+    np.testing.assert_allclose(f, reference["ethanol"]["forces"], atol=1e-10, rtol=0)
+
+
+def test_converter_rejects_mismatches():
+    state, hparams, _, _ = load_fixture(FIXTURES, "single")
+    with pytest.raises(UserError, match="not in this mace model"):
+        model_from_mace_state_dict(state, hparams, elements=["Fe"])
+    with pytest.raises(UserError, match="distance_transform"):
+        model_from_mace_state_dict(state, {**hparams, "distance_transform": "Agnesi"})
+    bad = dict(state)
+    bad["interactions.0.linear.weight"] = bad["interactions.0.linear.weight"][:-1]
+    with pytest.raises(UserError, match="interactions.0.linear.weight"):
+        model_from_mace_state_dict(bad, hparams)
+
+
+def _live_directory(tmp_path):
+    python = os.environ.get("MINDSPONGE_MM_MACE_PYTHON")
+    script = Path(__file__).resolve().parent / "make_mace_fixtures.py"
+    if python:
+        subprocess.run([python, str(script), str(tmp_path)], check=True, capture_output=True, timeout=600)
+        return tmp_path
+    pytest.importorskip("mace")
+    sys.path.insert(0, str(script.parent))
+    import make_mace_fixtures
+
+    make_mace_fixtures.main(tmp_path)
+    return tmp_path
+
+
+def test_live_mace_torch(tmp_path):
+    """mace-torch itself, now: the fixtures regenerated and compared for every architecture."""
+    directory = _live_directory(tmp_path)
+    for arch in ARCHITECTURES:
+        errors, scale = compare(directory, arch)
+        assert max(errors.values()) < 1e-10, (arch, errors, scale)
