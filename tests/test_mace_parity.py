@@ -117,3 +117,28 @@ def test_live_mace_torch(tmp_path):
     for arch in ARCHITECTURES:
         errors, scale = compare(directory, arch)
         assert max(errors.values()) < 1e-10, (arch, errors, scale)
+
+
+def test_checkpoint_versions(tmp_path):
+    """New models record version 2; version 1 (and checkpoints without the key) is the legacy model."""
+    from ase.build import molecule
+
+    from mindsponge_mm.models import build
+    from mindsponge_mm.models.mace import MACE
+    from mindsponge_mm.models.mace_legacy import LegacyMACE
+
+    small = dict(elements=["H", "C", "O"], cutoff=4.0, n_channels=4, hidden_l=1, l_max=2, correlation=2,
+                 n_layers=2, radial_hidden=8, dtype="float64")
+    assert build("mace", **small).hyperparameters["version"] == 2
+    legacy = build("mace", version=1, **small)
+    assert isinstance(legacy, LegacyMACE) and legacy.hyperparameters["version"] == 1
+    a = molecule("CH3CH2OH")
+    frame = [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": np.zeros((3, 3)), "pbc": a.pbc}]
+    before = evaluate(Potential(legacy), frame)[0]
+    path = Potential(legacy).save(tmp_path / "legacy.safetensors")
+    loaded = Potential.load(path)
+    assert isinstance(loaded.model, LegacyMACE)
+    np.testing.assert_allclose(evaluate(loaded, frame)[0][2], before[2], atol=1e-12)
+    old = {k: v for k, v in legacy.hyperparameters.items() if k != "version"}  # written before versioning
+    assert MACE.checkpoint_hyperparameters(old)["version"] == 1
+    assert MACE.checkpoint_hyperparameters({**old, "version": 2})["version"] == 2

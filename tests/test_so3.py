@@ -12,6 +12,7 @@ from mindspore import Parameter, Tensor, nn, ops  # noqa: E402
 
 from mindsponge_mm.so3 import (  # noqa: E402
     D_from_matrix,
+    ElementLinear,
     EquivariantLinear,
     Gate,
     Irrep,
@@ -23,6 +24,7 @@ from mindsponge_mm.so3 import (  # noqa: E402
     cartesian_generators,
     change_basis_real_to_complex,
     from_channels,
+    mace_coupling_basis,
     random_rotation,
     spherical_harmonics,
     spherical_harmonics_np,
@@ -463,6 +465,69 @@ def test_symmetric_contraction_modes_agree_float32():
     ya, yb = a(x, el).asnumpy(), b(x, el).asnumpy()
     assert ya.dtype == np.float32 and np.abs(ya - yb).max() < 1e-4 * max(1.0, np.abs(ya).max())
 
+
+
+@pytest.mark.parametrize("mode", ["onehot", "gather"])
+def test_element_linear(mode):
+    """mace-torch's skip_tp: a linear map per element, e3nn's 1/sqrt(mul_in · n_elements), equivariant."""
+    lin = ElementLinear("3x0e+2x1o+2x2e", 4, "2x0e+3x1o+1x1e", dtype=F64, seed=2, mode=mode)
+    assert lin.weight_numel == (3 * 2 + 2 * 3) * 4
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, lin.irreps_in.dim))
+    z = np.array([0, 3, 1, 1, 2, 0])
+    el = Tensor(z, ms.int32)
+    out = lin(t64(x), el).asnumpy()
+    for r in rotations():
+        d_in, d_out = lin.irreps_in.D_from_matrix(r), lin.irreps_out.D_from_matrix(r)
+        assert np.abs(lin(t64(x @ d_in.T), el).asnumpy() - out @ d_out.T).max() < TOL
+    w = lin.weight.asnumpy()
+    w0, w1 = w[:24].reshape(3, 4, 2), w[24:].reshape(2, 4, 3)
+    ref0 = np.einsum("nu,unw->nw", x[:, :3], w0[:, z, :]) / math.sqrt(3 * 4)
+    ref1 = np.einsum("nui,unw->nwi", x[:, 3:9].reshape(6, 2, 3), w1[:, z, :]) / math.sqrt(2 * 4)
+    assert np.abs(out[:, :2] - ref0).max() < 1e-13
+    assert np.abs(out[:, 2:11] - ref1.reshape(6, 9)).max() < 1e-13
+    assert not out[:, 11:].any()  # 1x1e: no input reaches it
+    other = ElementLinear("3x0e+2x1o+2x2e", 4, "2x0e+3x1o+1x1e", dtype=F64, seed=2,
+                          mode="gather" if mode == "onehot" else "onehot")
+    assert np.abs(other(t64(x), el).asnumpy() - out).max() < 1e-13
+
+
+def test_mace_coupling_basis():
+    """mace-torch's product basis: every coupling tree (K as mace-torch's weight tables), equivariant;
+    the same function space as the orthonormal basis."""
+    irr = Irreps("0e+1o+2e+3o")
+    assert [mace_coupling_basis(irr, 0, 1, nu).shape[-1] for nu in (1, 2, 3)] == [1, 4, 23]
+    assert [mace_coupling_basis(irr, 1, -1, nu).shape[-1] for nu in (1, 2, 3)] == [1, 6, 51]
+    assert mace_coupling_basis("0e+1o", 2, 1, 1).shape[-1] == 0
+    r = random_rotation(3)
+    d_in = irr.D_from_matrix(r)
+    for lo, po in [(0, 1), (1, -1), (2, 1)]:
+        for nu in (2, 3):
+            u = mace_coupling_basis(irr, lo, po, nu)
+            rot = u
+            for ax in range(1, nu + 1):
+                rot = np.moveaxis(np.tensordot(rot, d_in, axes=([ax], [0])), -1, ax)
+            lhs = np.tensordot(D_from_matrix(lo, r, po), u, axes=([1], [0]))
+            assert np.abs(rot - lhs).max() < 1e-12
+            # its symmetric part spans the orthonormal basis' space
+            sym = sum(np.transpose(u, (0, *p, nu + 1)) for p in itertools.permutations(range(1, nu + 1)))
+            ortho = symmetric_coupling_basis(irr, lo, po, nu)
+            a, b = sym.reshape(-1, sym.shape[-1]), ortho.reshape(-1, ortho.shape[-1])
+            assert np.linalg.matrix_rank(np.concatenate([a, b], 1), tol=1e-8) == np.linalg.matrix_rank(b, tol=1e-8)
+
+
+def test_symmetric_contraction_mace_basis_modes_agree():
+    kw = dict(irreps_in="2x0e+2x1o+2x2e", irreps_out="2x0e+2x1o", correlation=3, n_elements=3, seed=7,
+              dtype=F64, basis="mace")
+    a = SymmetricContraction(**kw, mode="monomial")
+    b = SymmetricContraction(**kw, mode="successive")
+    x = np.random.default_rng(2).standard_normal((4, a.irreps_in.dim))
+    el = Tensor(np.array([0, 2, 1, 2]), ms.int32)
+    ya = a(t64(x), el).asnumpy()
+    assert np.abs(ya - b(t64(x), el).asnumpy()).max() < 1e-12
+    for r in rotations():
+        d_in, d_out = a.irreps_in.D_from_matrix(r), a.irreps_out.D_from_matrix(r)
+        assert np.abs(a(t64(x @ d_in.T), el).asnumpy() - ya @ d_out.T).max() < TOL
 
 class _MiniPotential(nn.Cell):
     """SH -> uvu TP with radial weights -> segment sum -> symmetric contraction -> linear -> gate -> energy."""
