@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.neighborlist import neighbor_list as ase_neighbor_list
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mindsponge_mm.errors import UserError
 from mindsponge_mm.neighbors import batch_neighbor_list, neighbor_list
@@ -37,13 +39,40 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("cutoff", [2.5, 4.5, 9.0])  # 4.5 > half the cell, 9.0 > the whole cell
 def test_matches_ase(backend, case, cutoff):
-    rng = np.random.default_rng(abs(hash((case, cutoff))) % 2**32)
+    rng = np.random.default_rng([list(CASES).index(case), int(10 * cutoff)])  # fixed per case and cutoff
     for _ in range(2):
         atoms = random_system(rng, **CASES[case])
         expected = pair_set(*ase_neighbor_list("ijS", atoms, cutoff))
         got = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, backend=backend)
         assert pair_set(*got) == expected
         assert len(got[0]) == len(expected)  # no duplicates
+
+
+def pairs_away_from_cutoff(i, j, s, d, cutoff):
+    """(i, j, shift) of the pairs whose distance is not within 1e-9 Å of the cutoff (rounding decides those)."""
+    keep = np.abs(np.asarray(d) - cutoff) > 1e-9
+    return pair_set(np.asarray(i)[keep], np.asarray(j)[keep], np.asarray(s).reshape(-1, 3)[keep])
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 8),
+       lengths=st.lists(st.floats(1.5, 6.0), min_size=3, max_size=3),
+       skew=st.lists(st.floats(-0.45, 0.45), min_size=3, max_size=3),
+       pbc=st.lists(st.booleans(), min_size=3, max_size=3),
+       frac=st.lists(st.floats(-0.5, 1.5), min_size=24, max_size=24),
+       cutoff=st.floats(0.5, 7.0))
+def test_small_random_systems_match_ase(n, lengths, skew, pbc, frac, cutoff):
+    """Both backends equal ASE on small random cells: skewed, partly periodic, atoms outside the cell,
+    cutoffs longer than the cell."""
+    cell = np.diag(lengths)
+    cell[1, 0], cell[2, 0], cell[2, 1] = skew[0] * lengths[0], skew[1] * lengths[0], skew[2] * lengths[1]
+    atoms = Atoms(numbers=np.ones(n, int), positions=np.reshape(frac[:3 * n], (n, 3)) @ cell, cell=cell, pbc=pbc)
+    expected = pairs_away_from_cutoff(*ase_neighbor_list("ijSd", atoms, cutoff), cutoff)
+    for backend in BACKENDS:
+        i, j, s = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, backend=backend)
+        d = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + s @ atoms.cell[:], axis=1)
+        assert len(pair_set(i, j, s)) == len(i), backend  # no duplicates
+        assert pairs_away_from_cutoff(i, j, s, d, cutoff) == expected, backend
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -53,5 +53,10 @@ def test_unperceivable_bonds_raise_embedding_error():
         atoms_to_mol(atoms, charge=5)
 
 
-def test_parse_smiles_returns_a_molecule():
-    assert parse_smiles("c1ccccc1").GetNumAtoms() == 6
+@pytest.mark.parametrize("smiles", ["c1ccccc1", "C1=CC=CC=C1", "OCC", "C[C@H](N)C(=O)O", "[NH4+]", " CC(=O)O "])
+def test_parse_smiles_returns_a_molecule(smiles):
+    mol = parse_smiles(smiles)
+    assert isinstance(mol, Chem.Mol)
+    expected = Chem.MolFromSmiles(smiles.strip())
+    assert mol.GetNumAtoms() == expected.GetNumAtoms()
+    assert Chem.MolToSmiles(mol) == Chem.MolToSmiles(expected) == canonical_smiles(smiles)
