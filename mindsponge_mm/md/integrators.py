@@ -350,3 +350,21 @@ class NoseHooverChain(Integrator):
 
     def second_half(self, p, aux, noise_s):
         return self.chain(p, aux)
+
+    def thermostat_energy(self, aux: np.ndarray) -> np.ndarray:
+        """[S] energy of the chains (eV), in float64, from ``aux`` [S, 1 + 2M] (``Simulation.aux_np``):
+        Σ_j Q_j v_j² / 2 + N_f k T ξ_1 + k T Σ_{j≥2} ξ_j (v_j in 1/ASE time, ξ_j dimensionless).
+
+        E_kin + E_pot + this is the extended Hamiltonian the Nosé–Hoover chain equations conserve; its
+        drift measures the integration error (``tests/test_md.py``). It differs from the observable
+        ``conserved_energy`` (E_kin + E_pot minus the heat put in) only by the splitting error of the
+        chain's half steps.
+        """
+        aux = np.asarray(aux, np.float64)
+        m = self.m
+        xi, v = aux[:, 1:1 + m], aux[:, 1 + m:1 + 2 * m]
+        tau = self.params["tau"] * FS
+        kt = KB * self.temperature
+        q = np.full((len(aux), m), kt * tau * tau)
+        q[:, 0] = self.dof_np * kt * tau * tau
+        return 0.5 * (q * v * v).sum(1) + self.dof_np * kt * xi[:, 0] + kt * xi[:, 1:].sum(1)
