@@ -1,6 +1,6 @@
 """Write the mace-torch parity fixtures of tests/test_mace_parity.py (run in the peers environment).
 
-    /work/peers-venv/bin/python tests/make_mace_fixtures.py [OUT_DIR]
+    /work/peers-venv/bin/python tests/make_mace_fixtures.py [OUT_DIR] [--full]
 
 For each architecture below a ``ScaleShiftMACE`` with random weights (float64, small widths) is built
 and evaluated on a fixed set of structures; OUT_DIR (default ``tests/fixtures/mace``) receives
@@ -43,6 +43,13 @@ ARCHITECTURES = {
                    interaction_cls_first="RealAgnosticResidualInteractionBlock"),
 }
 ELEMENTS = [1, 6, 8, 29]
+# The full MACE-MP-0 "medium" size (``--full``; not in the committed fixtures): 89 elements as MACE-MP-0
+FULL = {
+    "mp0_medium_full": dict(hidden_irreps="128x0e+128x1o", max_ell=3, correlation=3, num_interactions=2, r_max=6.0,
+                            num_bessel=10, num_polynomial_cutoff=5, radial_MLP=[64, 64, 64], MLP_irreps="16x0e",
+                            interaction_cls_first="RealAgnosticResidualInteractionBlock",
+                            elements=list(range(1, 84)) + list(range(89, 95))),
+}
 
 
 def structures(r_max: float):
@@ -78,7 +85,9 @@ def build(arch: dict, seed: int):
     from mace import modules
 
     torch.manual_seed(seed)
-    n_el = len(ELEMENTS)
+    arch = dict(arch)
+    elements = arch.pop("elements", ELEMENTS)
+    n_el = len(elements)
     rng = np.random.default_rng(seed)
     e0 = rng.normal(-5.0, 2.0, n_el)
     model = modules.ScaleShiftMACE(
@@ -87,25 +96,25 @@ def build(arch: dict, seed: int):
         interaction_cls_first=modules.interaction_classes[arch["interaction_cls_first"]],
         num_interactions=arch["num_interactions"], num_elements=n_el, hidden_irreps=o3.Irreps(arch["hidden_irreps"]),
         MLP_irreps=o3.Irreps(arch["MLP_irreps"]), atomic_energies=e0, avg_num_neighbors=7.3,
-        atomic_numbers=ELEMENTS, correlation=arch["correlation"], gate=torch.nn.functional.silu,
+        atomic_numbers=elements, correlation=arch["correlation"], gate=torch.nn.functional.silu,
         radial_MLP=arch["radial_MLP"], atomic_inter_scale=1.3, atomic_inter_shift=-0.2)
     with torch.no_grad():  # larger product weights than the initial 1/K, so every path matters
         for name, p in model.named_parameters():
             if "symmetric_contractions" in name:
                 p.mul_(3.0)
-    hparams = dict(arch, num_elements=n_el, atomic_numbers=ELEMENTS, atomic_energies=e0.tolist(),
+    hparams = dict(arch, num_elements=n_el, atomic_numbers=elements, atomic_energies=e0.tolist(),
                    avg_num_neighbors=7.3, atomic_inter_scale=1.3, atomic_inter_shift=-0.2, gate="silu",
                    interaction_cls="RealAgnosticResidualInteractionBlock", model="ScaleShiftMACE")
     return model.double().eval(), hparams
 
 
-def evaluate(model, atoms, r_max: float):
+def evaluate(model, atoms, r_max: float, elements=ELEMENTS):
     import torch
     from mace import data as mdata
     from mace.tools import AtomicNumberTable, torch_geometric
 
     config = mdata.config_from_atoms(atoms)
-    z_table = AtomicNumberTable(ELEMENTS)
+    z_table = AtomicNumberTable(list(elements))
     loader = torch_geometric.dataloader.DataLoader(
         [mdata.AtomicData.from_config(config, z_table=z_table, cutoff=r_max)], batch_size=1, shuffle=False)
     batch = next(iter(loader)).to_dict()
@@ -115,17 +124,17 @@ def evaluate(model, atoms, r_max: float):
             stress)
 
 
-def main(out_dir: Path) -> None:
+def main(out_dir: Path, architectures: dict = ARCHITECTURES) -> None:
     import torch
 
     torch.set_default_dtype(torch.float64)
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {}
-    for k, (name, arch) in enumerate(ARCHITECTURES.items()):
+    for k, (name, arch) in enumerate(architectures.items()):
         model, hparams = build(arch, seed=k + 1)
         arrays = {f"state/{key}": v.detach().numpy() for key, v in model.state_dict().items()}
         for sname, atoms in structures(arch["r_max"]).items():
-            e, ne, f, s = evaluate(model, atoms, arch["r_max"])
+            e, ne, f, s = evaluate(model, atoms, arch["r_max"], hparams["atomic_numbers"])
             arrays.update({f"energy/{sname}": e, f"node_energy/{sname}": ne, f"forces/{sname}": f,
                            f"stress/{sname}": s})
             saved[f"{name}/{sname}/numbers"] = atoms.numbers
@@ -139,4 +148,6 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "fixtures" / "mace")
+    args = [a for a in sys.argv[1:] if a != "--full"]
+    main(Path(args[0]) if args else Path(__file__).resolve().parent / "fixtures" / "mace",
+         FULL if "--full" in sys.argv else ARCHITECTURES)

@@ -97,17 +97,18 @@ def test_converter_rejects_mismatches():
         model_from_mace_state_dict(bad, hparams)
 
 
-def _live_directory(tmp_path):
+def _live_directory(tmp_path, full: bool = False):
     python = os.environ.get("MINDSPONGE_MM_MACE_PYTHON")
     script = Path(__file__).resolve().parent / "make_mace_fixtures.py"
     if python:
-        subprocess.run([python, str(script), str(tmp_path)], check=True, capture_output=True, timeout=600)
+        subprocess.run([python, str(script), str(tmp_path)] + (["--full"] if full else []), check=True,
+                       capture_output=True, timeout=600)
         return tmp_path
     pytest.importorskip("mace")
     sys.path.insert(0, str(script.parent))
     import make_mace_fixtures
 
-    make_mace_fixtures.main(tmp_path)
+    make_mace_fixtures.main(tmp_path, make_mace_fixtures.FULL if full else make_mace_fixtures.ARCHITECTURES)
     return tmp_path
 
 
@@ -117,6 +118,16 @@ def test_live_mace_torch(tmp_path):
     for arch in ARCHITECTURES:
         errors, scale = compare(directory, arch)
         assert max(errors.values()) < 1e-10, (arch, errors, scale)
+
+
+def test_live_mace_mp0_medium_full_size(tmp_path):
+    """MACE-MP-0 "medium" at full size (128x0e+128x1o, 89 elements, radial MLP 64x3), float64 and float32."""
+    directory = _live_directory(tmp_path, full=True)
+    errors, scale = compare(directory, "mp0_medium_full")
+    assert max(errors.values()) < 1e-10, (errors, scale)
+    errors, scale = compare(directory, "mp0_medium_full", dtype="float32")
+    for q in errors:
+        assert errors[q] <= 1e-5 * max(scale[q], 1.0), (q, errors, scale)
 
 
 def test_checkpoint_versions(tmp_path):

@@ -10,6 +10,14 @@ Conventions (same as e3nn, so coefficients and models compare one to one):
   exactly (rational arithmetic with symbolic square roots);
 * features are laid out "mul_ir" (entry after entry, copy after copy) as e3nn.
 
+e3nn 0.4.4 (which mace-torch 0.3 pins) gives some 3j symbols with an odd ``l1 + l2 + l3`` the
+opposite sign; ``symmetric_contraction.wigner_3j_e3nn04`` has that sign and builds mace-torch's
+product basis (:func:`mace_coupling_basis`).
+
+Layers, one module each: :mod:`.linear` (``EquivariantLinear``), :mod:`.tensor_product`
+(``TensorProductUVU``), :mod:`.gate` (``Gate``), :mod:`.symmetric_contraction`
+(``SymmetricContraction``), :mod:`.element_linear` (``ElementLinear``, mace-torch's skip connection).
+
 :mod:`.wigner` and :mod:`.irreps` are pure numpy (import them directly to avoid loading
 MindSpore); the package imports everything, including the MindSpore parts.
 """

@@ -226,6 +226,11 @@ class SymmetricContraction(nn.Cell):
             per-element tensors ``U_ν·W_ν`` are gathered per atom and contracted with ``x`` one
             index at a time, highest order first (memory ~ N·C·(2l+1)·D^ν: only for small cases;
             kept as an independent check).
+        basis: ``"orthonormal"`` (default): :func:`symmetric_coupling_basis`, the independent
+            symmetric paths; ``"mace"``: :func:`mace_coupling_basis`, mace-torch's coupling trees
+            (more, linearly dependent paths; the weight tables have mace-torch's ``K``, so its weights
+            load one to one: ``contractions.{o}.weights_max`` is ``ν = correlation``, ``weights.{i}``
+            is ``ν = correlation - 1 - i``).
 
     ``construct(x, element)``: ``x`` is ``[N, C, D]`` (MACE's channel layout, see
     :func:`to_channels`) or mul_ir ``[N, irreps_in.dim]``; ``element`` int32 ``[N]`` in
