@@ -83,11 +83,36 @@ def test_ase_bfgs_converges(which, lj, schnet):
         a = molecule("H2O")
         a.rattle(0.05, seed=4)
         a.calc = Calculator(schnet)
+    start = a.copy()
     e0 = a.get_potential_energy()
     opt = BFGS(a, logfile=None)
     assert opt.run(fmax=0.01, steps=300)
     assert np.abs(a.get_forces()).max() < 0.01 * 1.01
     assert a.get_potential_energy() < e0
+    if which == "lj":
+        # ASE's own LJ calculator (same energies and forces to 1e-12) relaxed by the same BFGS from the same start
+        # takes the same steps: the minima agree to float64 rounding of the path, not only to fmax.
+        ref = start.copy()
+        ref.calc = AseLJ(epsilon=EPS, sigma=SIG, rc=RC, smooth=False)
+        BFGS(ref, logfile=None).run(fmax=0.01, steps=300)
+        assert a.get_potential_energy() == pytest.approx(ref.get_potential_energy(), rel=1e-10)
+        np.testing.assert_allclose(a.positions, ref.positions, rtol=0, atol=1e-8)
+        # and the minimum is the perfect fcc lattice of that cell: with residual forces F (|F_i| < fmax) the
+        # energy above it is ½ F·H⁻¹·F <= N fmax² / (2 λ_min), λ_min the softest non-translational mode of H
+        perfect = bulk("Ar", "fcc", a=5.3, cubic=True)
+        perfect.calc = AseLJ(epsilon=EPS, sigma=SIG, rc=RC, smooth=False)
+        h, n = 1e-4, 3 * len(perfect)
+        hessian = np.zeros((n, n))
+        for k in range(n):
+            for sign in (1, -1):
+                moved = perfect.copy()
+                moved.calc = perfect.calc
+                moved.positions.reshape(-1)[k] += sign * h
+                hessian[:, k] -= sign * moved.get_forces().reshape(-1) / (2 * h)
+        modes = np.linalg.eigvalsh((hessian + hessian.T) / 2)
+        assert np.abs(modes[:3]).max() < 1e-6 < modes[3]  # three translations, then a stable lattice
+        excess = a.get_potential_energy() - perfect.get_potential_energy()
+        assert 0 <= excess <= len(a) * 0.01**2 / (2 * modes[3]), (excess, modes[3])
 
 
 def test_checkpoint_path_and_errors(schnet, tmp_path):

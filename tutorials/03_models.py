@@ -40,6 +40,8 @@ def evaluate(potential, *systems):
 
 
 rotation = Rotation.random(random_state=1).as_matrix()
+# float64 throughout: sums of a few hundred terms agree to ~1e-15 relative; allow 1e4 ulps.
+TOL = 1e4 * np.finfo(np.float64).eps
 for name, sizes in SIZES.items():
     # 1. Build from the registry (YAML uses the same names and keys) and wrap in a Potential:
     #    forces = -dE/dR and stress = (1/V) dE/dε come from automatic differentiation in one graph.
@@ -51,6 +53,10 @@ for name, sizes in SIZES.items():
     print(f"  E(ethanol) = {energy[0]: .6f} eV   E(Cu32) = {energy[1]: .6f} eV")
     print(f"  |F| max = {np.abs(forces).max():.4f} eV/Å, net force = {np.abs(forces[:9].sum(0)).max():.1e} eV/Å")
     print(f"  stress(Cu) diagonal = {np.diag(stress[1])} eV/Å³; ethanol (not periodic) = {np.abs(stress[0]).max()}")
+    f_scale = np.abs(forces).max()
+    assert np.abs(forces[:9].sum(0)).max() < TOL * f_scale  # translation invariance: no net force
+    assert np.abs(forces[9:].sum(0)).max() < TOL * f_scale * len(copper)
+    assert np.all(stress[0] == 0) and np.abs(stress[1] - stress[1].T).max() < TOL * np.abs(stress[1]).max()
 
     # 2. Equivariance: rotate both structures (and the cell). Energies stay, forces rotate with them.
     turned = []
@@ -61,9 +67,12 @@ for name, sizes in SIZES.items():
             t.set_cell(atoms.cell[:] @ rotation.T, scale_atoms=False)
         turned.append(t)
     energy_r, forces_r, stress_r = evaluate(potential, *turned)
-    print(f"  after a random rotation: |ΔE| = {np.abs(energy_r - energy).max():.1e} eV, "
-          f"|F(R x) - R F(x)| = {np.abs(forces_r - forces @ rotation.T).max():.1e} eV/Å, "
-          f"|σ' - R σ Rᵀ| = {np.abs(stress_r[1] - rotation @ stress[1] @ rotation.T).max():.1e}")
+    residuals = (np.abs(energy_r - energy).max(), np.abs(forces_r - forces @ rotation.T).max(),
+                 np.abs(stress_r[1] - rotation @ stress[1] @ rotation.T).max())
+    print(f"  after a random rotation: |ΔE| = {residuals[0]:.1e} eV, "
+          f"|F(R x) - R F(x)| = {residuals[1]:.1e} eV/Å, |σ' - R σ Rᵀ| = {residuals[2]:.1e}")
+    scales = (np.abs(energy).max(), f_scale, np.abs(stress[1]).max())
+    assert all(r < TOL * s for r, s in zip(residuals, scales)), (residuals, scales)
 
     # 3. Forces agree with a finite difference of the energy.
     h = 1e-4
@@ -72,9 +81,13 @@ for name, sizes in SIZES.items():
     minus.positions[0, 0] -= h
     fd = -(evaluate(potential, plus)[0][0] - evaluate(potential, minus)[0][0]) / (2 * h)
     print(f"  F_x(atom 0) = {forces[0, 0]: .8f}, finite difference = {fd: .8f}")
+    # central difference: truncation h²/6 |d³E/dx³| ~ 1e-9 |d³E/dx³|, rounding 1e-16 |E| / h ~ 1e-12 eV/Å
+    assert abs(fd - forces[0, 0]) < 1e-6, (fd, forces[0, 0])
 
     # 4. Checkpoints are self-describing: weights + hyperparameters + elements + cutoff + units.
     path = Path(tempfile.mkdtemp()) / f"{name}.safetensors"
     potential.save(path)
     again = Potential.load(path)
-    print(f"  saved and reloaded: same energies = {np.array_equal(evaluate(again, ethanol)[0], energy[:1])}")
+    same = np.array_equal(evaluate(again, ethanol)[0], energy[:1])
+    print(f"  saved and reloaded: same energies = {same}")
+    assert same

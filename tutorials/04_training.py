@@ -32,6 +32,7 @@ config = load_config(ROOT / "configs" / "quickstart.yaml",
                       "model.n_features=32"])
 result = train(config)
 print(f"YAML run: {result['compiled_shapes']} compiled train-step shape(s), best epoch {result['best_epoch']}")
+assert result["compiled_shapes"] == 1  # every batch holds 10 ethanol molecules: 90 atoms, all pairs within 5 Å
 
 # --- 2. From Python: the same pieces the job wires together.
 ds = AtomsDataset.open("bundled:ethanol")
@@ -49,14 +50,23 @@ trainer = Trainer(potential,
                   AtomsLoader(ds, 10, 5.0, indices=val_idx), settings, run_dir)
 history = trainer.fit()["history"]
 print(f"Python run: validation force MAE {1000 * history[-1]['val_forces_mae']:.1f} meV/Å after {len(history)} epochs")
+assert len(history) == EPOCHS and all(np.isfinite(row["val_forces_mae"]) for row in history)
 
 # --- 3. Evaluate on the held-out frames: a metrics table plus parity plots.
 metrics = evaluate(OUT / "yaml", "bundled:ethanol", "test")["metrics"]
 for name in ("learning_curve.png", "parity_energy.png", "parity_forces.png"):
     print(f"plot: {OUT / 'yaml' / name}  exists={(OUT / 'yaml' / name).exists()}")
+    assert (OUT / "yaml" / name).exists()
+# Even one short epoch must beat the trivial model F = 0, whose force MAE is the mean |F| component.
+test_frames = np.load(OUT / "yaml" / "split.npz")["test"]
+zero_model_mae = np.mean([np.abs(ds[int(k)]["forces"]).mean() for k in test_frames])
+print(f"test force MAE {1000 * metrics['forces_mae']:.0f} meV/Å; predicting F = 0 gives {1000 * zero_model_mae:.0f}")
+assert metrics["forces_mae"] < 0.9 * zero_model_mae
 
 # --- 4. The best checkpoint is self-describing: load it with nothing else, or export it.
 best = Potential.load(OUT / "yaml" / "checkpoints" / "best.safetensors")
 print(f"reloaded: {best.model.name}, elements {best.elements}, cutoff {best.cutoff} Å")
-print(f"MindIR: {export(OUT / 'yaml')}")
-assert np.isfinite(metrics["forces_mae"])
+assert (best.model.name, best.elements, best.cutoff) == ("painn", [1, 6, 8], 5.0)
+mindir = export(OUT / "yaml")
+print(f"MindIR: {mindir}")
+assert Path(mindir).stat().st_size > 0

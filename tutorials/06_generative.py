@@ -26,10 +26,12 @@ work = Path(tempfile.mkdtemp(prefix="tutorial06_"))
 # 1. SMILES -> 3D. Hydrogens are added, ETKDG embeds conformers, MMFF94 relaxes them.
 aspirin = smiles_to_atoms("CC(=O)Oc1ccccc1C(=O)O", n_conformers=3, seed=0)
 print(f"aspirin: {len(aspirin)} conformers of {aspirin[0].get_chemical_formula()}")
+assert len(aspirin) == 3 and aspirin[0].get_chemical_formula() == "C9H8O4"
 from rdkit import Chem  # noqa: E402
 
 back = Chem.MolToSmiles(Chem.RemoveHs(atoms_to_mol(aspirin[0])))
 print(f"bonds perceived from the 3D geometry give back {back}")
+assert back == Chem.MolToSmiles(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))  # RDKit's canonical aspirin
 
 # 2. Train the latent model (Perceiver encoder -> latent code -> Transformer decoder, MIM objective).
 config_file = Path(__file__).resolve().parents[1] / "configs" / "generate.yaml"
@@ -44,7 +46,11 @@ config = validate(raw, job.GENERATE_SCHEMA, "tutorial")
 trained = job.train(config)
 mim = trained["model"]
 held = (work / "run" / "held_out.smi").read_text().split()
-print("held-out reconstruction:", reconstruction(held, mim.reconstruct(held)))
+rec = reconstruction(held, mim.reconstruct(held))
+print("held-out reconstruction:", rec)
+losses = [row["train_loss"] for row in trained["rows"]]
+assert rec["n"] == len(held) == (200 if FULL else 20) and all(0 <= v <= 1 for k, v in rec.items() if k != "n")
+assert losses[-1] < losses[0], losses  # the training loss fell
 
 # 3. Sample around a seed: encode, add Gaussian noise of radius r, decode, canonicalise, de-duplicate.
 seed = "CC(=O)Nc1ccc(O)cc1"  # paracetamol
@@ -54,7 +60,10 @@ for radius in (0.25, 0.5, 1.0):
     codes = mim.encode([seed]) + radius * rng.standard_normal((32, mim.code_size)).astype(np.float32)
     metrics = sampling_metrics(mim.decode(codes), seed, train_set)
     print(f"radius {radius:4.2f}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if k != "n"))
-print("unique valid neighbours:", mim.sample(seed, n=16, radius=0.5)[:8])
+    assert all(0 <= v <= 1 for k, v in metrics.items() if k != "n"), metrics
+neighbours = mim.sample(seed, n=16, radius=0.5)
+print("unique valid neighbours:", neighbours[:8])
+assert len(set(neighbours)) == len(neighbours) and all(Chem.MolFromSmiles(s) is not None for s in neighbours)
 
 # 4. Optimise QED with CMA-ES in latent space, keeping ECFP4 similarity to the seed >= 0.4.
 low_qed = "CCCCCCCCCCCCCCCCOC(=O)c1ccccc1"
@@ -62,6 +71,7 @@ objective = Objective({"qed": 1.0}, seed=low_qed, similarity_min=0.4)
 result = optimize_molecule(mim, low_qed, objective, sigma0=0.5, iterations=10 if FULL else 3, popsize=16)
 before, after = objective.details(result["seed"]), objective.details(result["best"])
 print(f"QED {before['qed']:.3f} -> {after['qed']:.3f} at similarity {after['similarity']:.2f}: {result['best']}")
+assert after["qed"] >= before["qed"] and after["similarity"] >= 0.4  # the seed itself is kept if nothing beats it
 
 # 5. A physics score: embed, relax with a potential, score by the energy released on relaxation.
 #    Any ASE calculator or a trained mindsponge_mm Potential works; EMT stands in here (H, C, N, O only).
@@ -69,3 +79,5 @@ physics = PhysicsScore(EMT(), n_conformers=2, steps=50, fmax=0.1, elements=[1, 6
 for smiles in ("CCO", "CC(=O)Nc1ccc(O)cc1", "CCS"):
     r = physics(smiles)
     print(smiles, f"relaxation {r['relaxation_per_atom']:.3f} eV/atom" if r["scorable"] else r["reason"])
+    # EMT has no sulfur; the MMFF geometries are far from EMT's minima, so relaxing releases energy
+    assert r["scorable"] == (smiles != "CCS") and (not r["scorable"] or r["relaxation_per_atom"] > 0), r
