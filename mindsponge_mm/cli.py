@@ -5,7 +5,9 @@ A user mistake prints one line ``error: ...`` and exits with code 2, without a t
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
 
 os.environ.setdefault("GLOG_v", "3")  # before anything imports MindSpore
@@ -25,10 +27,15 @@ def _units(pairs) -> dict:
 
 
 def cmd_run(args) -> None:
-    from .config import load_config
+    from .config import load_config, load_yaml
+    from .errors import ConfigError
     from .jobs import run
 
-    run(load_config(args.config, args.overrides))
+    raw = load_yaml(args.config)
+    if "data" not in raw and "md" in raw:
+        raise ConfigError(f"{args.config} is an MD-only config (no data section); run it with "
+                          f"mindsponge-mm md {args.config}")
+    run(load_config(args.config, args.overrides), source=str(args.config))
 
 
 def cmd_train(args) -> None:
@@ -74,7 +81,8 @@ def cmd_md(args) -> None:
     if config.get("md") is None:
         raise ConfigError(f"{args.config}: no md section; see configs/md_lj.yaml for an example")
     trained = Path(config["run"]["output"]) / "checkpoints" / "best.safetensors" if config.get("model") else None
-    md(config, trained=trained)
+    existing = "restart" if args.restart else "overwrite" if args.overwrite else "refuse"
+    md(config, trained=trained, existing=existing, source=str(args.config))
 
 
 def _generate_config(args) -> dict:
@@ -90,9 +98,32 @@ def cmd_generate_train(args) -> None:
     train(_generate_config(args))
 
 
+def _split_seed_overrides(args) -> None:
+    """Move ``key.sub=value`` overrides that argparse took as seed SMILES back to the overrides.
+
+    An override's first key is a section of the generate schema (``sample.radius=0.5``); no
+    SMILES starts with one (``C=O``, ``CC.O=C`` do not), so both may come in any order.
+    """
+    from .generative.job import GENERATE_SCHEMA
+
+    seeds, overrides = [], list(args.overrides)
+    for text in args.seed_smiles:
+        key = text.split("=", 1)[0]
+        if "=" in text and "." in key and key.split(".", 1)[0] in GENERATE_SCHEMA:
+            overrides.append(text)
+        else:
+            seeds.append(text)
+    if not seeds:
+        from .errors import UserError
+
+        raise UserError("--seed-smiles needs at least one SMILES, e.g. --seed-smiles 'CC(=O)Nc1ccc(O)cc1'")
+    args.seed_smiles, args.overrides = seeds, overrides
+
+
 def cmd_generate_sample(args) -> None:
     from .generative.job import sample
 
+    _split_seed_overrides(args)
     sample(_generate_config(args), args.seed_smiles)
 
 
@@ -121,8 +152,22 @@ def cmd_data_generate(args) -> None:
     generate_dataset(args.name, args.out, seed=args.seed, n_frames=args.frames)
 
 
+def cmd_convert_mace(args) -> None:
+    from .interfaces.mace_torch import convert_mace
+
+    convert_mace(args.model, args.output, head=args.head, elements=args.elements, dtype=args.dtype,
+                 hparams=args.hparams)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mindsponge-mm", description="MindSpore-native molecular modeling")
+    parser = _Parser(prog="mindsponge-mm", description="MindSpore-native molecular modeling")
     parser.add_argument("--version", action="version", version=f"mindsponge_mm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -155,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("md", help="molecular dynamics from a YAML config (md section)")
     p.add_argument("config", help="YAML file, e.g. configs/md_lj.yaml")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. md.steps=2000")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--restart", action="store_true",
+                          help="continue the trajectory in run.output from its restart file (md.steps is the total)")
+    existing.add_argument("--overwrite", action="store_true", help="write over an existing trajectory in run.output")
     p.set_defaults(func=cmd_md)
 
     gen = sub.add_parser("generate", help="latent generative model of SMILES: train, sample, optimize")
@@ -172,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_generate_optimize)
+
+    convert = sub.add_parser("convert", help="convert models of other packages into our checkpoints")
+    csub = convert.add_subparsers(dest="convert_command", required=True)
+    p = csub.add_parser("mace", help="a mace-torch model (MACE-MP-0, MACE-OFF23, your own) -> .safetensors")
+    p.add_argument("model", help="mace-torch .model file (a pickle: needs pip install -e '.[mace]'), or a state "
+                                 "dict (.npz / .safetensors) together with --hparams")
+    p.add_argument("output", help="our checkpoint, .safetensors")
+    p.add_argument("--head", help="the head to keep, for multi-head models")
+    p.add_argument("--elements", nargs="+", metavar="EL", help="keep only these elements (exact: e.g. H C N O)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    p.add_argument("--hparams", metavar="JSON", help="hyperparameters of a state-dict MODEL (no pickle involved)")
+    p.set_defaults(func=cmd_convert_mace)
 
     data = sub.add_parser("data", help="inspect, convert and generate datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -193,16 +254,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command; 0 on success, 2 for a user mistake, 130 when interrupted (Ctrl-C, SIGTERM).
+
+    MindSpore's runtime installs its own SIGINT handler before each graph run, and that handler
+    sends the process SIGTERM; so SIGTERM is turned into KeyboardInterrupt here, and Ctrl-C
+    during a compiled train step or MD block ends like one anywhere else: the block in flight is
+    finished or dropped, the message is printed, and the last checkpoint resumes the run.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may follow options (md CONFIG --restart md.steps=40): argparse leaves them over
+    stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         args.func(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; outputs written so far are complete, partial files were discarded", file=sys.stderr)
+        print("error: interrupted; outputs written so far are complete, partial files were discarded; "
+              "continue with the same command (train: --resume RUN_DIR, md: --restart)", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror}; choose a writable location with free space", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -156,9 +157,21 @@ def load_yaml(path: str | os.PathLike) -> dict:
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = (), schema: dict | None = None) -> dict:
-    """Load, override and validate a job config (schema default: :data:`JOB_SCHEMA`)."""
+    """Load, override and validate a job config (schema default: :data:`JOB_SCHEMA`).
+
+    An error in a key that a command-line override set is reported as the command line's, not
+    the file's: ``command line (training.lr_typo=1): unknown key 'training.lr_typo'; ...``.
+    """
     config = apply_overrides(load_yaml(path), overrides)
-    return validate(config, JOB_SCHEMA if schema is None else schema, str(path))
+    try:
+        return validate(config, JOB_SCHEMA if schema is None else schema, str(path))
+    except ConfigError as err:
+        text = str(err)
+        for override in reversed(list(overrides)):
+            key = override.split("=", 1)[0].strip()
+            if text.startswith(f"{path}: ") and re.search(re.escape(key) + r"(?![\w])", text):
+                raise ConfigError(f"command line ({override}): {text[len(str(path)) + 2:]}") from None
+        raise
 
 
 RUN_SCHEMA = {

@@ -1,11 +1,63 @@
-"""Atomic file writing: outputs are never left half-written."""
+"""Output files and folders: atomic writes, writable-folder checks and run-directory locks.
+
+* :func:`atomic_path` / :func:`write_text_atomic`: outputs are never left half-written, and the
+  temporary files of a writer that was killed are removed by the next write of the same target.
+* :func:`ensure_writable_dir`: an output folder that cannot be created or written is a one-line
+  :class:`~mindsponge_mm.errors.UserError` before any work starts.
+* :class:`RunLock`: one process at a time writes a run directory.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
+
+from .errors import UserError
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete ``.NAME.*.tmp`` files beside ``path`` left by writers that no longer run.
+
+    Temporary names carry the writer's PID (``.NAME.PID.XXXX.tmp``); a file whose PID is a live
+    process other than this one is kept, every other one (including names without a PID) goes.
+    """
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = tmp.name[len(path.name) + 2:].split(".")
+        pid = int(parts[0]) if parts and parts[0].isdigit() else None
+        if pid is not None and pid != os.getpid() and _pid_alive(pid):
+            continue
+        if pid == os.getpid():
+            continue  # one of ours, still being written
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
 
 
 @contextlib.contextmanager
@@ -13,18 +65,95 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``, on error delete it.
 
     The rename is atomic on POSIX, so readers see either the old file or the complete new one.
+    The file gets the permissions of the umask (0644 under the usual 022), whatever mode the
+    writer created it with, and stale temporaries of earlier killed writers are removed first.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise UserError(f"{path}: cannot write here ({err.strerror}); choose a writable location") from None
     os.close(fd)
     os.unlink(tmp)  # writers (h5py, sqlite) create the file themselves
     try:
         yield Path(tmp)
+        if os.path.exists(tmp):
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def ensure_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    """Create folder ``path`` if needed and check that files can be written in it.
+
+    ``what`` names the setting that chose the folder (``run.output``, ``--out``) for the error line.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        raise UserError(f"{what} = {path} is a file, not a folder; choose another {what}") from None
+    except OSError as err:
+        raise UserError(f"{what} = {path} is not writable ({err.strerror}); choose a writable folder "
+                        f"for {what}") from None
+    return path
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a job writes it.
+
+    The lock is ``fcntl.flock`` on ``DIR/.lock``, which holds the owner's PID, command line and
+    start time; the kernel releases it when the process ends, however it ends, so a killed run
+    never leaves a stale lock. A second process gets a one-line UserError naming the owner.
+    Re-entrant within one process (``run`` holds it across training, evaluation and MD).
+    """
+
+    _held: dict[str, list] = {}  # resolved path -> [file object, depth]
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self.key = str(self.directory.resolve())
+
+    def __enter__(self) -> "RunLock":
+        held = RunLock._held.get(self.key)
+        if held is not None:
+            held[1] += 1
+            return self
+        path = self.directory / ".lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(f"{self.directory} is in use by a running job ({owner}); wait for it to finish, or "
+                            f"choose another run.output") from None
+        import sys
+
+        handle.seek(0)
+        handle.truncate()
+        command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
+        handle.write(f"PID {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}: {command}\n")
+        handle.flush()
+        RunLock._held[self.key] = [handle, 1]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        held = RunLock._held[self.key]
+        held[1] -= 1
+        if held[1] == 0:
+            del RunLock._held[self.key]
+            held[0].close()  # closing releases the flock; the file stays (its content is informative)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -66,3 +195,29 @@ def read_safetensors(path: str | os.PathLike, missing_hint: str) -> tuple[dict, 
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(f"{path}: not a readable checkpoint ({err})") from None
     return (json.loads(raw) if raw else {}), tensors
+
+
+@contextlib.contextmanager
+def run_directory(out_dir: Path, keep: tuple[str, ...], what: str = "run.output", writer: bool = True):
+    """Hold ``out_dir`` for one job: check it is writable, lock it, and tidy up after a failure.
+
+    A folder this job created is removed again when the job fails before writing any of ``keep``
+    (paths relative to ``out_dir`` whose presence makes the run worth keeping or resuming), so a
+    failed start leaves no folder holding only ``config.yaml``. ``writer=False`` (data-parallel
+    ranks other than 0) does nothing.
+    """
+    if not writer:
+        yield out_dir
+        return
+    try:
+        fresh = not out_dir.exists() or (out_dir.is_dir() and not any(p.name != ".lock" for p in out_dir.iterdir()))
+    except OSError:
+        fresh = False
+    ensure_writable_dir(out_dir, what)
+    try:
+        with RunLock(out_dir):
+            yield out_dir
+    except BaseException:
+        if fresh and out_dir.exists() and not any((out_dir / k).exists() for k in keep):
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise

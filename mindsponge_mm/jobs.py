@@ -20,9 +20,12 @@ from ase.data import chemical_symbols
 
 from .data import AtomsDataset, AtomsLoader, split, statistics
 from .errors import ConfigError, UserError
-from .io_utils import write_text_atomic
+from .io_utils import ensure_writable_dir, run_directory, write_text_atomic
 
 Log = Callable[[str], None]
+
+
+TRAINING_OUTPUTS = ("checkpoints/last.safetensors",)
 
 
 def prepare_data(config: dict, out_dir: Path, log: Log = print):
@@ -107,8 +110,6 @@ def _setup_device(config: dict) -> None:
 
 def train(config: dict, resume: str | os.PathLike | None = None, log: Log = print) -> dict:
     """Train the config's model; with ``resume`` (a run directory) continue it exactly."""
-    from .train import Trainer
-
     _setup_device(config)
     rank, world = 0, 1
     if config["training"]["distributed"]:
@@ -124,6 +125,13 @@ def train(config: dict, resume: str | os.PathLike | None = None, log: Log = prin
     if resume is None and last.exists():
         raise UserError(f"{out_dir} already holds a training run; resume it with --resume {out_dir} or choose "
                         f"another run.output")
+    with run_directory(out_dir, TRAINING_OUTPUTS, writer=rank == 0):
+        return _train_in(config, out_dir, last, resume, rank, world, log)
+
+
+def _train_in(config: dict, out_dir: Path, last: Path, resume, rank: int, world: int, log: Log) -> dict:
+    from .train import Trainer
+
     quiet = log if rank == 0 else (lambda _text: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0 and resume is None:
@@ -169,6 +177,8 @@ def evaluate(target: str | os.PathLike, dataset: str, split_name: str | None = N
     from .train import ErrorMetrics, format_table, plots
 
     ckpt, run_dir = _checkpoint_and_run(target)
+    out = Path(out_dir) if out_dir is not None else (run_dir or ckpt.parent)
+    ensure_writable_dir(out, "--out" if out_dir is not None else "the evaluation folder (set it with --out)")
     potential = Potential.load(ckpt)
     ds = AtomsDataset.open(dataset)
     indices = None
@@ -192,7 +202,6 @@ def evaluate(target: str | os.PathLike, dataset: str, split_name: str | None = N
                               else f" ({len(ds)} frames)")
     log(f"evaluate  {ckpt} on {where}")
     log(format_table(result))
-    out = Path(out_dir) if out_dir is not None else (run_dir or ckpt.parent)
     if "energy" in ds.properties:
         plots.parity(1000 * metrics.parity("energy"), out / "parity_energy.png", "energy", "meV/atom")
     if "forces" in ds.properties:
@@ -211,6 +220,7 @@ def export(run_dir: str | os.PathLike, fmt: str = "mindir", out: str | os.PathLi
         raise UserError(f"--format {fmt!r} is not supported; use --format mindir")
     ckpt, run = _checkpoint_and_run(run_dir)
     path = Path(out) if out is not None else (run or ckpt.parent) / "export" / "potential.mindir"
+    ensure_writable_dir(path.parent, "--out" if out is not None else "the export folder (set it with --out)")
     config = yaml.safe_load((run / "config.yaml").read_text()) if run is not None else None
     result = export_mindir(ckpt, path, config)
     log(f"exported  {result} (inputs: {', '.join(EXPORT_INPUT_NAMES)})")
@@ -233,26 +243,36 @@ def describe_data(config: dict, out_dir: Path, log: Log = print) -> dict:
     return {"dataset": ds, "split": parts, "statistics": stats, "batch": batch, "output": out_dir}
 
 
-def run(config: dict, log: Log = print) -> dict:
-    """Run every stage of ``config``; return a dict of what was produced."""
+def run(config: dict, log: Log = print, source: str = "config") -> dict:
+    """Run every stage of ``config``; return a dict of what was produced.
+
+    Running a finished config again resumes it: training has nothing left to do, evaluation runs
+    again, and MD continues from its restart file (nothing left when it reached ``md.steps``).
+    """
     out_dir = Path(config["run"]["output"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if config.get("model") is None:
-        write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-        return describe_data(config, out_dir, log)
-    last = out_dir / "checkpoints" / "last.safetensors"
-    result = train(config, resume=out_dir if last.exists() else None, log=log)
-    if result["rank"] == 0:
-        split_name = config["evaluate"]["split"]
-        result["evaluation"] = evaluate(out_dir, config["data"]["path"], split_name, config["data"]["batch_size"],
-                                        log=log)
-        if config.get("md") is not None:
-            result["md"] = md(config, log=log, trained=out_dir / "checkpoints" / "best.safetensors")
-    return result
+    keep = TRAINING_OUTPUTS if config.get("model") is not None else ("split.npz",)
+    with run_directory(out_dir, keep):
+        if config.get("model") is None:
+            write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+            return describe_data(config, out_dir, log)
+        last = out_dir / "checkpoints" / "last.safetensors"
+        result = train(config, resume=out_dir if last.exists() else None, log=log)
+        if result["rank"] == 0:
+            split_name = config["evaluate"]["split"]
+            result["evaluation"] = evaluate(out_dir, config["data"]["path"], split_name,
+                                            config["data"]["batch_size"], log=log)
+            if config.get("md") is not None:
+                result["md"] = md(config, log=log, trained=out_dir / "checkpoints" / "best.safetensors",
+                                  existing="restart", source=source)
+        return result
 
 
-def md(config: dict, log: Log = print, trained: Path | None = None) -> dict:
-    """The ``md`` section of ``config``; ``potential: trained`` means the run's best checkpoint."""
+def md(config: dict, log: Log = print, trained: Path | None = None, existing: str = "refuse",
+       source: str = "config") -> dict:
+    """The ``md`` section of ``config``; ``potential: trained`` means the run's best checkpoint.
+
+    ``existing`` says what to do when the trajectory already exists (see :func:`md.job.run_md`).
+    """
     from .md.job import run_md
 
     section = dict(config["md"])
@@ -261,4 +281,4 @@ def md(config: dict, log: Log = print, trained: Path | None = None) -> dict:
             raise ConfigError("md.potential: trained needs a training stage in the same config; give a checkpoint "
                               "path or a classical potential instead")
         section["potential"] = str(trained)
-    return run_md({"run": config["run"], "md": section}, log=log)
+    return run_md({"run": config["run"], "md": section}, log=log, existing=existing, source=source)

@@ -163,11 +163,46 @@ def read_aseio(path: Path, units: dict | None) -> FrameTable:
     try:
         frames = ase.io.read(str(path), index=":")
     except Exception as err:  # ase.io raises many types for unknown or broken files
+        where = _locate_bad_frame(path)
+        if where is not None:
+            raise DataError(f"{path}: {where} cannot be read ({_first_line(err)}); fix or remove that frame") from None
         raise DataError(
             f"{path}: ase.io cannot read this file ({_first_line(err)}); "
             f"use extxyz, a format ASE knows, .h5 or .db"
         ) from None
     return table_from_atoms(frames, units, source=str(path))
+
+
+def _locate_bad_frame(path: Path) -> str | None:
+    """``"frame K (lines A-B)"`` of the first frame ase.io fails on, or None if no frame reads.
+
+    Frames are counted with ``ase.io.iread``; for (ext)xyz files the frame's line range comes
+    from the atom-count lines. None when the very first frame fails for a non-xyz file (then
+    the file as a whole is the problem).
+    """
+    import ase.io
+
+    k = 0
+    try:
+        for _ in ase.io.iread(str(path), index=":"):
+            k += 1
+    except Exception:  # noqa: BLE001 (the same failure as the full read)
+        pass
+    else:
+        return None
+    if path.suffix.lower() not in (".xyz", ".extxyz"):
+        return f"frame {k}" if k > 0 else None
+    try:
+        with open(path) as f:
+            lines = f.readlines()
+        start = 0
+        for _ in range(k):
+            start += int(lines[start].split()[0]) + 2
+        count = lines[start].split()[0] if start < len(lines) and lines[start].split() else "?"
+        end = start + int(count) + 2 if count.isdigit() else start + 1
+        return f"frame {k} (lines {start + 1}-{min(end, len(lines))})"
+    except (OSError, ValueError, IndexError):
+        return f"frame {k}"
 
 
 def _first_line(err: Exception) -> str:

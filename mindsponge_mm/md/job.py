@@ -13,7 +13,11 @@ A config has a ``run`` section (seed, output directory) and an ``md`` section va
       temperature: 300                 # K
 
 Outputs in ``run.output``: the H5MD trajectory, an .npz checkpoint (restart with ``md.restart``;
-``steps`` is then the total to reach) and a PNG of energies and temperature against time.
+``steps`` is then the total to reach) and a PNG of energies and temperature against time. An
+existing trajectory is never overwritten silently: ``existing="restart"`` (``mindsponge-mm md
+--restart``) continues it from the restart file, ``existing="overwrite"`` (``--overwrite``) starts
+a new one, and the default refuses with a one-line error. One process at a time writes a run
+directory (:class:`~mindsponge_mm.io_utils.RunLock`).
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import RUN_SCHEMA, Field, validate
-from ..errors import UserError
-from ..io_utils import save_figure
+from ..errors import ConfigError, UserError
+from ..io_utils import run_directory, save_figure
 from .integrators import INTEGRATORS
 from .state import MAX_TEMPERATURE, MAX_TIMESTEP, MDState
 
@@ -36,7 +40,8 @@ MD_SCHEMA = {
     "integrator": Field(str, "langevin", choices=tuple(sorted(INTEGRATORS)), doc="ensemble / integrator"),
     "dt": Field(float, 0.5, exclusive_minimum=0.0, maximum=MAX_TIMESTEP, doc="time step, fs"),
     "steps": Field(int, 1000, minimum=0, doc="number of steps (with restart: the total to reach)"),
-    "temperature": Field(float, 300.0, exclusive_minimum=0.0, maximum=MAX_TEMPERATURE, doc="thermostat target (and initial velocities), K"),
+    "temperature": Field(float, 300.0, minimum=0.0, maximum=MAX_TEMPERATURE,
+                         doc="thermostat target (and initial velocities), K; 0 starts NVE from rest"),
     "initial_temperature": Field(float, None, nullable=True, minimum=0.0, maximum=MAX_TEMPERATURE,
                                  doc="Maxwell-Boltzmann temperature of the initial velocities, K (default: temperature)"),
     "tau": Field(float, 100.0, exclusive_minimum=0.0, doc="thermostat time (1/friction for langevin), fs"),
@@ -98,15 +103,25 @@ def load_system(md: dict, seed: int = 0):
     return atoms
 
 
-def load_potential(spec):
-    """A potential Cell from a checkpoint path or a classical mapping with ``type``."""
-    if isinstance(spec, str):
-        from ..models import Potential
+def load_potential(spec, source: str = "config"):
+    """A potential Cell from a checkpoint path or a classical mapping with ``type``.
 
-        return Potential.load(spec)
-    from ..potentials import from_config
+    Errors name ``source`` (the config file) and the key path ``md.potential``.
+    """
+    try:
+        if isinstance(spec, str):
+            from ..models import Potential
 
-    return from_config(spec)
+            return Potential.load(spec)
+        from ..potentials import from_config
+
+        return from_config(spec)
+    except UserError as err:
+        raise type(err)(f"{source}: md.potential: {err}") from None
+
+
+EXISTING = ("refuse", "restart", "overwrite")
+PROGRESS_LINE_SECONDS = 10.0
 
 
 def integrator_config(md: dict) -> dict:
@@ -114,17 +129,44 @@ def integrator_config(md: dict) -> dict:
     return {"name": md["integrator"], **{k: md[k] for k in cls.PARAMS}}
 
 
-def run_md(config: dict, log: Callable[[str], None] = print) -> dict:
-    """Run the MD job of ``config`` (``{"run": ..., "md": ...}``); return paths and rates."""
+def run_md(config: dict, log: Callable[[str], None] = print, existing: str = "refuse",
+           source: str = "config") -> dict:
+    """Run the MD job of ``config`` (``{"run": ..., "md": ...}``); return paths and rates.
+
+    ``existing``: what to do when the trajectory already exists in ``run.output``: ``refuse``
+    (a one-line error), ``restart`` (continue from the restart file) or ``overwrite``.
+    ``source`` names the config file in error messages.
+    """
+    if existing not in EXISTING:
+        raise ValueError(f"existing must be one of {EXISTING}, got {existing!r}")
+    checked = validate({"run": config.get("run") or {}, "md": config.get("md")}, {"run": RUN_SCHEMA, "md": MD_SCHEMA},
+                       source)
+    run, md = checked["run"], checked["md"]
+    out = Path(run["output"])
+    traj_path, ckpt_path = out / md["trajectory"], out / md["checkpoint"]
+    if "temperature" in INTEGRATORS[md["integrator"]].PARAMS and md["temperature"] <= 0:
+        raise ConfigError(f"{source}: md.temperature = {md['temperature']} K, but {md['integrator']} needs a positive "
+                          f"target temperature; set md.temperature > 0, or md.integrator: verlet to run NVE from rest")
+    if traj_path.exists() and not md["restart"]:
+        if existing == "refuse":
+            raise UserError(f"{traj_path} already exists; continue it with mindsponge-mm md --restart, write over it "
+                            f"with --overwrite, or choose another run.output")
+        if existing == "restart":
+            if not ckpt_path.exists():
+                raise UserError(f"{traj_path} exists but its restart file {ckpt_path} does not; write over the "
+                                f"trajectory with --overwrite, or choose another run.output")
+            md["restart"] = str(ckpt_path)
+    elif existing == "restart" and not md["restart"] and not ckpt_path.exists():
+        log(f"restart   no earlier trajectory in {out}; starting a new one")
+    with run_directory(out, (md["trajectory"], md["checkpoint"])):
+        return _run_md_locked(run, md, traj_path, ckpt_path, out, log, source)
+
+
+def _run_md_locked(run: dict, md: dict, traj_path: Path, ckpt_path: Path, out: Path, log, source: str) -> dict:
     from .h5md import H5MDWriter
     from .simulation import Simulation
 
-    checked = validate({"run": config.get("run") or {}, "md": config.get("md")}, {"run": RUN_SCHEMA, "md": MD_SCHEMA})
-    run, md = checked["run"], checked["md"]
-    out = Path(run["output"])
-    out.mkdir(parents=True, exist_ok=True)
-    traj_path, ckpt_path = out / md["trajectory"], out / md["checkpoint"]
-    potential = load_potential(md["potential"])
+    potential = load_potential(md["potential"], source)
     dtype = md["dtype"] or getattr(potential, "dtype_name", None) or getattr(getattr(potential, "model", None),
                                                                           "dtype_name", "float32")
     if md["restart"]:
@@ -132,7 +174,12 @@ def run_md(config: dict, log: Callable[[str], None] = print) -> dict:
         log(f"restart   {md['restart']} at step {sim.state.step} ({sim.state.time:.1f} fs)")
         writer = H5MDWriter(traj_path, sim.state, md["velocities"], md["forces"], append=True)
     else:
-        atoms = load_system(md, run["seed"])
+        try:
+            atoms = load_system(md, run["seed"])
+        except UserError as err:
+            text = str(err)
+            raise type(err)(f"{source}: {text}" if text.startswith("md.")
+                            else f"{source}: md.system = {md['system']!r}: {text}") from None
         state = MDState.from_atoms(atoms, dtype=dtype)
         t0 = md["initial_temperature"] if md["initial_temperature"] is not None else md["temperature"]
         state.maxwell_boltzmann(t0, seed=run["seed"], remove_com=md["remove_com"])
@@ -148,7 +195,8 @@ def run_md(config: dict, log: Callable[[str], None] = print) -> dict:
     if md["progress"] and todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=todo, unit="step", dynamic_ncols=True)
+        bar = tqdm(total=todo, unit="step", dynamic_ncols=True, disable=None)  # None: on terminals only
+    last_line = [time.perf_counter()]
     rate = {"steps": 0, "seconds": 0.0, "first": None}  # the first block compiles: rates start after it
 
     def steps_per_second():
@@ -163,12 +211,17 @@ def run_md(config: dict, log: Callable[[str], None] = print) -> dict:
         else:
             rate["steps"] += n
             rate["seconds"] += seconds
-        if bar is not None:
+        if md["progress"]:
             sps = steps_per_second()
             obs = s.observables()
-            bar.set_postfix_str(f"{sps:.1f} steps/s, {sps * md['dt'] * 86400 / 1e6:.3f} ns/day, "
-                                f"T {obs['temperature'].mean():.0f} K, E {obs['total_energy'].sum():.4f} eV")
-            bar.update(n)
+            status = (f"{sps:.1f} steps/s, {sps * md['dt'] * 86400 / 1e6:.3f} ns/day, "
+                      f"T {obs['temperature'].mean():.0f} K, E {obs['total_energy'].sum():.4f} eV")
+            if bar is not None and not bar.disable:
+                bar.set_postfix_str(status)
+                bar.update(n)
+            elif time.perf_counter() - last_line[0] >= PROGRESS_LINE_SECONDS or s.state.step >= md["steps"]:
+                last_line[0] = time.perf_counter()  # no terminal: one plain line per block, at most every 10 s
+                log(f"step      {s.state.step}/{md['steps']}: {status}")
 
     try:
         left = todo
@@ -198,7 +251,12 @@ def run_md(config: dict, log: Callable[[str], None] = print) -> dict:
 
 
 def plot_trajectory(trajectory, png) -> Path:
-    """PNG of potential/kinetic/total energy and temperature against time (ps), written atomically."""
+    """PNG of the energies and the temperature against time (ps), written atomically.
+
+    Three panels: potential and kinetic energy as changes from their first frame (eV), the
+    total energy's change from its first frame (meV, so a drift or a thermostat's exchange is
+    visible instead of a flat line at -300 eV), and the temperature (K).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -207,15 +265,20 @@ def plot_trajectory(trajectory, png) -> Path:
     from .h5md import read_h5md
 
     data = read_h5md(trajectory)
-    fig, (ax_e, ax_t) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig, (ax_e, ax_total, ax_t) = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
     for name, obs in data["observables"].items():
         label = "" if name == "all" else f" ({name})"
         t = obs["total_energy"]["time"] / 1000.0
-        for key, style in (("potential_energy", "-"), ("kinetic_energy", "--"), ("total_energy", "-.")):
-            ax_e.plot(t, obs[key]["value"], style, label=key.replace("_", " ") + label)
+        for key, style in (("potential_energy", "-"), ("kinetic_energy", "--")):
+            value = obs[key]["value"]
+            ax_e.plot(t, value - value[0], style, label=f"{key.replace('_', ' ')}{label}, start {value[0]:.3f} eV")
+        total = obs["total_energy"]["value"]
+        ax_total.plot(t, 1000.0 * (total - total[0]), label=f"total energy{label}, start {total[0]:.3f} eV")
         ax_t.plot(t, obs["temperature"]["value"], label="temperature" + label)
-    ax_e.set_ylabel("energy (eV)")
+    ax_e.set_ylabel("E - E(0) (eV)")
     ax_e.legend(fontsize=8)
+    ax_total.set_ylabel("E_total - E_total(0) (meV)")
+    ax_total.legend(fontsize=8)
     ax_t.set_ylabel("temperature (K)")
     ax_t.set_xlabel("time (ps)")
     fig.tight_layout()
