@@ -313,11 +313,12 @@ def _lj():
     return LennardJones(0.0104, 3.4, 6.0, shift=True)  # Ar, shifted (continuous energy: virial = strain derivative)
 
 
-@pytest.mark.slow
-def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state():
-    """NPT ⟨V⟩ at P0 against an independent estimate: NVT pressures at five volumes give P(V) (quadratic fit),
-    hence F(V) = −∫P dV and the isobaric distribution p(V) ∝ exp(−β (F(V) + P0 V)), whose mean is ⟨V⟩."""
-    temperature, n_rep, a = 60.0, 4, 5.45  # fcc argon solid (no phase change over the volume range)
+@pytest.fixture(scope="module")
+def argon_eos():
+    """NVT equation of state of fcc argon at 60 K (a solid: no phase change over the range): mean pressures at five
+    volumes (4 replicas each, Langevin), their quadratic fit P(V), the middle volume v0 and P0 = P(v0). Pressures in
+    eV/Å³, P = N k T / V − tr(σ)/3 (ideal term N k T / V: positions of N atoms range over V)."""
+    temperature, n_rep, a = 60.0, 4, 5.45
     kt = KB * temperature
     factors = np.array([0.92, 0.96, 1.0, 1.04, 1.08])
     frames = []
@@ -331,11 +332,21 @@ def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state():
     nvt.run(1000, block=10, callback=lambda s: trace.append(np.trace(s.stress_np, axis1=1, axis2=2)))
     n_atoms = 32
     volumes = nvt.state.volume().reshape(5, n_rep)[:, 0]
-    virial = -np.array(trace).mean(0).reshape(5, n_rep).mean(1) / 3  # eV/Å³
-    pressure = n_atoms * kt / volumes + virial  # ideal term N k T / V: positions of N atoms range over V
+    virial = -np.array(trace).mean(0).reshape(5, n_rep) / 3  # eV/Å³, [volume, replica]
+    pressure = n_atoms * kt / volumes + virial.mean(1)
+    p_err = virial.std(1, ddof=1) / np.sqrt(n_rep)
     fit = np.polyfit(volumes, pressure, 2)
     v0 = volumes[2]
-    p0 = np.polyval(fit, v0)
+    return {"temperature": temperature, "a": a, "kt": kt, "volumes": volumes, "pressure": pressure, "p_err": p_err,
+            "fit": fit, "v0": v0, "p0": np.polyval(fit, v0)}
+
+
+@pytest.mark.slow
+def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state(argon_eos):
+    """NPT ⟨V⟩ at P0 against an independent estimate: NVT pressures at five volumes give P(V) (quadratic fit),
+    hence F(V) = −∫P dV and the isobaric distribution p(V) ∝ exp(−β (F(V) + P0 V)), whose mean is ⟨V⟩."""
+    temperature, a, kt, fit, p0 = (argon_eos[k] for k in ("temperature", "a", "kt", "fit", "p0"))
+    volumes = argon_eos["volumes"]
     grid = np.linspace(volumes[0], volumes[-1], 2001)
     free = -np.array([np.polyval(np.polyint(fit), v) for v in grid])  # F(V) up to a constant
     weight = np.exp(-(free + p0 * grid - (free + p0 * grid).min()) / kt)
@@ -359,11 +370,31 @@ def test_stochastic_cell_rescaling_volume_matches_nvt_equation_of_state():
     assert abs(vols.std() / ref_std - 1) < 0.25, (vols.std(), ref_std)  # the fluctuations are isobaric too
 
 
-def test_berendsen_barostat_relaxes_towards_the_target_pressure():
-    sim = Simulation(MDState.from_atoms(argon(2, a=5.8, rattle=0.1)).maxwell_boltzmann(150, seed=1), _lj(),
-                     build_integrator("berendsen_npt", dt=8.0, temperature=150, tau=100.0, pressure=2000.0,
-                                      barostat_tau=200.0, compressibility=2e-4), skin=0.6)
-    start = sim.observables()["pressure"].mean()
-    pressures = []
-    sim.run(600, block=20, callback=lambda s: pressures.append(s.observables()["pressure"].mean()))
-    assert abs(np.mean(pressures[-10:]) - 2000.0) < 0.3 * abs(start - 2000.0), (start, pressures[-10:])
+def test_berendsen_barostat_mean_volume_matches_nvt_equation_of_state(argon_eos):
+    """Berendsen NPT does not sample the isobaric ensemble, but it drives the mean pressure to P0, so its mean volume
+    must be the root of the NVT equation of state P(V) = P0, i.e. v0. Started 4 % too large; 4 replicas."""
+    temperature, a, fit, p0, v0 = (argon_eos[k] for k in ("temperature", "a", "fit", "p0", "v0"))
+    npt = Simulation(MDState.from_atoms(argon(4, a=a * 1.04 ** (1 / 3), rattle=0.05, seed=50))
+                     .maxwell_boltzmann(temperature, seed=3), _lj(),
+                     build_integrator("berendsen_npt", dt=8.0, temperature=temperature, tau=100.0,
+                                      pressure=p0 / units.bar, barostat_tau=400.0, compressibility=1e-4),
+                     skin=0.6, seed=4)
+    npt.run(400, block=400)
+    vols = []
+    npt.run(600, block=10, callback=lambda s: vols.append(s.state.volume()))
+    vols = np.array(vols)
+    per_replica = vols.mean(0)
+    err_mean = per_replica.std(ddof=1) / np.sqrt(len(per_replica))
+    slope = np.polyval(np.polyder(fit), v0)  # dP/dV < 0
+    # the fit is linear in the five mean pressures: P0 = c · pressure, so var(P0) = Σ c_i² err_i²; an error in P0
+    # moves the root by dP/|dP/dV|
+    vols5 = argon_eos["volumes"]
+    c = np.array([v0 ** 2, v0, 1.0]) @ np.linalg.pinv(np.vander(vols5, 3))
+    err_eos = np.sqrt((c ** 2 * argon_eos["p_err"] ** 2).sum()) / abs(slope)
+    err = np.hypot(err_mean, err_eos)
+    print(f"Berendsen P0 {p0 / units.bar:.1f} bar: <V> {vols.mean():.2f} ± {err_mean:.2f} Å³, EOS root v0 {v0:.2f} "
+          f"± {err_eos:.2f} Å³ (bulk modulus {-v0 * slope / units.bar:.0f} bar), std V {vols.std():.2f}")
+    # floor 0.4 % of V (≈ 65 bar at this bulk modulus) for systematic shifts the statistics do not cover: the
+    # barostat's kinetic pressure counts N − 1 degrees of freedom (≈ 6 bar), Berendsen's thermostat biases ⟨K⟩
+    # slightly (measured: ⟨V⟩ 1291.5 vs v0 1295.0 ± 1.1 Å³; leaving out the kinetic pressure gives 1276)
+    assert abs(vols.mean() - v0) < max(4 * err, 0.004 * v0), (vols.mean(), v0, err)
