@@ -43,6 +43,11 @@ setup(
     extras_require={
         "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3"],  # tblite: the reference-data tests
         "reference": ["tblite>=0.3"],
+        # `mindsponge-mm convert mace MODEL.model`: reading mace-torch's pickled model files. A fresh
+        # resolve with numpy<2 picks pandas and torchmetrics that import (checked 2026-12-06: pandas
+        # 3.0.6 and 2.3.3, torchmetrics 1.9.0), so neither is pinned. CPU-only torch:
+        # pip install -e ".[mace]" --extra-index-url https://download.pytorch.org/whl/cpu
+        "mace": ["torch==2.13.0", "mace-torch==0.3.16"],
     },
     cmdclass={"build_py": BuildWithKernels},
     entry_points={"console_scripts": ["mindsponge-mm = mindsponge_mm.cli:main"]},
