@@ -91,6 +91,12 @@ def test_converter_rejects_mismatches():
         model_from_mace_state_dict(state, hparams, elements=["Fe"])
     with pytest.raises(UserError, match="distance_transform"):
         model_from_mace_state_dict(state, {**hparams, "distance_transform": "Agnesi"})
+    # mace-torch's own spellings of its defaults are accepted
+    model_from_mace_state_dict(state, {**hparams, "distance_transform": None, "pair_repulsion": "False",
+                                       "gate": "<function silu at 0x7f>", "heads": ["Default"],
+                                       "interaction_cls": "<class 'mace.modules.blocks.RealAgnosticResidualInteractionBlock'>"})
+    with pytest.raises(UserError, match="one head"):
+        model_from_mace_state_dict(state, {**hparams, "heads": ["a", "b"]})
     bad = dict(state)
     bad["interactions.0.linear.weight"] = bad["interactions.0.linear.weight"][:-1]
     with pytest.raises(UserError, match="interactions.0.linear.weight"):

@@ -65,22 +65,31 @@ def _cls_name(value) -> str:
     return text.rsplit(".", 1)[-1]
 
 
+def _is_default(key: str, value) -> bool:
+    text = str(value).strip().lower()
+    if key == "distance_transform":
+        return value is None or text in ("none", "null", "")
+    if key == "pair_repulsion":
+        return text in ("false", "0")
+    if key == "gate":
+        return "silu" in text  # a name or a function's repr ("<function silu at ...>")
+    if key == "interaction_cls":
+        return _cls_name(value) == RESIDUAL
+    if key == "model":
+        return text in ("scaleshiftmace", "mace")
+    return text == str(_DEFAULTS[key]).lower()
+
+
 def _check_hparams(hp: dict) -> dict:
     unknown = sorted(set(hp) - _KNOWN)
     if unknown:
         raise UserError(f"mace hyperparameter {unknown[0]!r} is not supported by the converter")
     for key, default in _DEFAULTS.items():
-        value = hp.get(key, default)
-        if key in ("interaction_cls",):
-            value = _cls_name(value)
-        if key == "heads":
-            continue
-        if key == "gate" and value is not None and "silu" in str(value).lower():
-            continue
-        if str(value) != str(default):
-            raise UserError(f"mace hyperparameter {key} = {value!r}: only {default!r} is supported")
-    if len(hp.get("heads", ["Default"])) != 1:
-        raise UserError("multi-head mace models are not supported; export one head first")
+        if key in hp and not _is_default(key, hp[key]):
+            raise UserError(f"mace hyperparameter {key} = {hp[key]!r}: only {default!r} is supported")
+    heads = hp.get("heads") or ["Default"]
+    if isinstance(heads, str) or len(heads) != 1:
+        raise UserError(f"mace heads {heads!r}: one head only (the command line's --head picks one)")
     return hp
 
 
