@@ -80,7 +80,8 @@ def cmd_md(args) -> None:
     config = load_config(args.config, args.overrides, schema=schema)
     if config.get("md") is None:
         raise ConfigError(f"{args.config}: no md section; see configs/md_lj.yaml for an example")
-    trained = Path(config["run"]["output"]) / "checkpoints" / "best.safetensors" if config.get("model") else None
+    trains = config.get("model") or (config.get("training") or {}).get("init_from")
+    trained = Path(config["run"]["output"]) / "checkpoints" / "best.safetensors" if trains else None
     existing = "restart" if args.restart else "overwrite" if args.overwrite else "refuse"
     md(config, trained=trained, existing=existing, source=str(args.config))
 

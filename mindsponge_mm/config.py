@@ -265,6 +265,11 @@ TRAINING_SCHEMA = {
     "ema_decay": Field(float, 0.99, exclusive_minimum=0.0, maximum=0.99999, nullable=True),
     "early_stopping_patience": Field(int, None, minimum=1, nullable=True),
     "distributed": Field(bool, False, doc="data parallel under msrun (mccl on CPU, HCCL on Ascend)"),
+    "init_from": Field(str, None, nullable=True,
+                       doc="fine-tune: start from this checkpoint (trained or converted, e.g. MACE-MP-0); its "
+                           "model, elements, cutoff and hyperparameters are used"),
+    "refit_e0": Field(bool, True, doc="fine-tune: refit the per-element E0 on the new training split"),
+    "freeze": Field(list, [], doc="fine-tune: weights kept fixed, by name prefix (e.g. [embedding, layers.0])"),
     "scheduler": SCHEDULER_SCHEMA,
     "loss": LOSS_SCHEMA,
 }

@@ -59,10 +59,15 @@ def make_loader(ds, config: dict, indices, shuffle: bool) -> AtomsLoader:
 
 
 def build_potential(config: dict, ds, stats, log: Log = print):
-    """The config's model for this dataset, with E0 atomrefs, scale (force RMS) and shift set."""
+    """The config's model for this dataset, with E0 atomrefs, scale (force RMS) and shift set.
+
+    With ``training.init_from`` the model is the checkpoint's instead (see :func:`load_initial`).
+    """
     from .models import Potential, build
     from .models.base import parse_elements
 
+    if config["training"]["init_from"]:
+        return load_initial(config, ds, log)
     spec = dict(config["model"])
     name = spec.pop("name")
     elements = parse_elements(spec.pop("elements", None) or ds.elements)
@@ -87,6 +92,90 @@ def build_potential(config: dict, ds, stats, log: Log = print):
     log(f"model     {name}: {n_params:,} weights, elements {', '.join(chemical_symbols[z] for z in elements)}, "
         f"cutoff {cutoff} Ang, {spec['dtype']}")
     return Potential(model)
+
+
+def load_initial(config: dict, ds, log: Log = print):
+    """Fine-tuning: the potential of ``training.init_from`` with frozen weights marked.
+
+    The checkpoint fixes the model, its elements, cutoff and hyperparameters: a ``model`` section
+    may repeat them but not contradict them (one-line ConfigError naming the key), the dataset's
+    elements must be among the model's, and ``data.cutoff`` must reach the model's cutoff. The
+    weights are cast to ``data.dtype``. ``training.freeze`` lists weight-name prefixes to keep
+    fixed (``requires_grad=False``, so the optimizer never sees them).
+    """
+    from .models import Potential
+    from .models.potential import read_checkpoint
+
+    path = config["training"]["init_from"]
+    meta, _ = read_checkpoint(path)
+    hyper = meta["hyperparameters"]
+    for key, value in (config.get("model") or {}).items():
+        theirs = meta["model"] if key == "name" else hyper.get(key)
+        if key == "elements":
+            from .models.base import parse_elements
+
+            value, theirs = sorted(parse_elements(value)), sorted(parse_elements(meta["elements"]))
+        if key in ("seed", "dtype") or value == theirs or (isinstance(value, (int, float)) and
+                                                           isinstance(theirs, (int, float)) and
+                                                           float(value) == float(theirs)):
+            continue
+        raise ConfigError(f"model.{key} = {value!r} contradicts training.init_from ({path}: {theirs!r}); remove "
+                          f"model.{key}: a fine-tuned model keeps the checkpoint's")
+    missing = sorted(set(ds.elements) - set(meta["elements"]))
+    if missing:
+        raise ConfigError(f"training.init_from: {path} has no weights for {', '.join(chemical_symbols[z] for z in missing)}"
+                          f", which {ds.source} contains; fine-tune a model that covers every element of the data")
+    if config["data"]["cutoff"] < float(meta["cutoff"]) - 1e-12:
+        raise ConfigError(f"data.cutoff = {config['data']['cutoff']} is shorter than the cutoff {meta['cutoff']} Ang "
+                          f"of training.init_from ({path}); set data.cutoff: {meta['cutoff']}")
+    potential = Potential.load(path, dtype=config["data"]["dtype"])
+    names = [name for name, _ in potential.model.parameters_and_names()]
+    for prefix in config["training"]["freeze"]:
+        hits = [p for name, p in potential.model.parameters_and_names()
+                if name == prefix or name.startswith(f"{prefix}.")]
+        if not hits:
+            tops = sorted({n.split(".")[0] for n in names} | {".".join(n.split(".")[:2]) for n in names if "." in n})
+            raise ConfigError(f"training.freeze: no weights named {prefix!r} in {meta['model']}; choose among "
+                              f"{', '.join(tops[:24])}")
+        for param in hits:
+            param.requires_grad = False
+    n_train = sum(int(np.prod(p.shape)) for p in potential.model.trainable_params())
+    n_all = sum(int(np.prod(p.shape)) for _, p in potential.model.parameters_and_names())
+    log(f"model     {meta['model']} from {path}: {n_train:,} of {n_all:,} weights trained, elements "
+        f"{', '.join(chemical_symbols[z] for z in meta['elements'])}, cutoff {meta['cutoff']} Ang, "
+        f"{config['data']['dtype']}")
+    return potential
+
+
+def refit_e0(potential, loader, log: Log = print) -> dict:
+    """Refit the per-element E0 of ``potential`` on ``loader``'s frames, in place; returns {Z: E0}.
+
+    The E0 that minimise the squared error of the model's total energies on these frames, with
+    everything else fixed (least squares over the composition). Elements absent from the frames
+    keep their E0.
+    """
+    import mindspore as ms
+
+    model = potential.model
+    old = model.e0.asnumpy().astype(np.float64).copy()
+    rows, residuals = [], []
+    for batch in loader:
+        predicted = potential.evaluate(batch)
+        s = batch.structure_mask
+        species = model.species(batch.atomic_numbers, batch.atom_mask)
+        counts = np.zeros((len(s), model.n_elements))
+        np.add.at(counts, (batch.structure_index[batch.atom_mask], species[batch.atom_mask]), 1.0)
+        rows.append(counts[s])
+        residuals.append(batch.targets["energy"][s] - predicted["energy"][s] + counts[s] @ old)
+    counts, residual = np.concatenate(rows), np.concatenate(residuals)
+    present = counts.sum(0) > 0
+    new = old.copy()
+    new[present] = np.linalg.lstsq(counts[:, present], residual, rcond=None)[0]
+    model.e0.copy_(ms.Tensor(new.astype(model.dtype_name)))
+    refs = {z: float(new[k]) for k, z in enumerate(model.elements)}
+    text = ", ".join(f"{chemical_symbols[z]} {refs[z]:.4f}" for k, z in enumerate(model.elements) if present[k])
+    log(f"refit E0  {text} eV  (least squares of the loaded model's residuals over the training split)")
+    return refs
 
 
 def average_neighbors(ds, cutoff: float, n_frames: int = 100) -> float:
@@ -116,8 +205,9 @@ def train(config: dict, resume: str | os.PathLike | None = None, log: Log = prin
         from .train import distributed
 
         rank, world = distributed.init()
-    if config.get("model") is None:
-        raise ConfigError("the config has no model section; add e.g. model: {name: painn} to train")
+    if config.get("model") is None and not config["training"]["init_from"]:
+        raise ConfigError("the config has no model section; add e.g. model: {name: painn} to train, or "
+                          "training.init_from: CHECKPOINT to fine-tune")
     out_dir = Path(resume) if resume is not None else Path(config["run"]["output"])
     last = out_dir / "checkpoints" / "last.safetensors"
     if resume is not None and not last.exists():
@@ -140,6 +230,16 @@ def _train_in(config: dict, out_dir: Path, last: Path, resume, rank: int, world:
     potential = build_potential(config, ds, stats, quiet)
     train_loader = make_loader(ds, config, parts[0], shuffle=config["data"]["shuffle"])
     val_loader = make_loader(ds, config, parts[1], shuffle=False)
+    fine_tune = config["training"]["init_from"] and resume is None
+    if fine_tune and config["training"]["refit_e0"] and "energy" in ds.properties:
+        refit_e0(potential, make_loader(ds, config, parts[0], shuffle=False), quiet)
+    if fine_tune:
+        from .train import ErrorMetrics
+
+        metrics = ErrorMetrics()
+        for batch in val_loader:
+            metrics.add(batch, potential.evaluate(batch))
+        quiet("step 0    " + "  ".join(_metric_text(metrics.result())) + "  (validation, before fine-tuning)")
     trainer = Trainer(potential, train_loader, val_loader, config["training"], out_dir, rank, world, log)
     if resume is not None:
         trainer.resume(last)
@@ -151,6 +251,15 @@ def _train_in(config: dict, out_dir: Path, last: Path, resume, rank: int, world:
           f"{result['compiled_shapes']} train-step graph shape(s) compiled in this process")
     return {"potential": potential, "dataset": ds, "split": parts, "statistics": stats, "output": out_dir,
             "rank": rank, **result}
+
+
+def _metric_text(result: dict) -> list[str]:
+    parts = []
+    if "forces_mae" in result:
+        parts.append(f"val F MAE {1000 * result['forces_mae']:.1f} meV/Ang")
+    if "energy_per_atom_mae" in result:
+        parts.append(f"E MAE {1000 * result['energy_per_atom_mae']:.2f} meV/atom")
+    return parts
 
 
 def _checkpoint_and_run(target: str | os.PathLike) -> tuple[Path, Path | None]:
@@ -250,9 +359,10 @@ def run(config: dict, log: Log = print, source: str = "config") -> dict:
     again, and MD continues from its restart file (nothing left when it reached ``md.steps``).
     """
     out_dir = Path(config["run"]["output"])
-    keep = TRAINING_OUTPUTS if config.get("model") is not None else ("split.npz",)
+    trains = config.get("model") is not None or bool(config["training"]["init_from"])
+    keep = TRAINING_OUTPUTS if trains else ("split.npz",)
     with run_directory(out_dir, keep):
-        if config.get("model") is None:
+        if not trains:
             write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
             return describe_data(config, out_dir, log)
         last = out_dir / "checkpoints" / "last.safetensors"

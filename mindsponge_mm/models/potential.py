@@ -172,10 +172,16 @@ class Potential(HostEvaluation, nn.Cell):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Potential":
-        """Rebuild the model from a checkpoint written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike, dtype: str | None = None) -> "Potential":
+        """Rebuild the model from a checkpoint written by :meth:`save`.
+
+        ``dtype`` (``float32``/``float64``) rebuilds it in another precision, the weights cast.
+        """
         meta, tensors = read_checkpoint(path)
-        model = build(meta["model"], **meta["hyperparameters"])
+        hyper = dict(meta["hyperparameters"])
+        if dtype is not None:
+            hyper["dtype"] = dtype
+        model = build(meta["model"], **hyper)
         params = dict(model.parameters_and_names())
         missing = set(params) - set(tensors)
         if missing:
@@ -184,7 +190,7 @@ class Potential(HostEvaluation, nn.Cell):
             value = tensors[name]
             if tuple(value.shape) != tuple(p.shape):
                 raise UserError(f"{path}: weight {name} has shape {value.shape}, the model expects {tuple(p.shape)}")
-            p.copy_(ms.Tensor(value))
+            p.copy_(ms.Tensor(value.astype(ms.dtype_to_nptype(p.dtype))))
         return cls(model)
 
 
