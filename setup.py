@@ -7,12 +7,19 @@ from setuptools.command.build_py import build_py
 
 
 class BuildWithKernels(build_py):
-    """Ship the kernel sources inside the package so a non-editable install can compile them."""
+    """Ship the C++ kernel sources (``kernels/cpu/*.cc``) inside the package as ``mindsponge_mm/_kernels/cpu/``.
+
+    ``kernel_build.find_source`` compiles them with g++ on first use in a non-editable install. Only the
+    kernels that the package loads are shipped: ``kernels/cuda/`` has no loader (no GPU MindSpore build
+    here; the GPU target runs the MindSpore-ops neighbor search) and ``kernels/ascend/`` is installed as a
+    CANN custom-operator package of its own. Both stay in the repository with their test drivers
+    (ci/kernels.sh; kernels/README.md).
+    """
 
     def run(self):
         super().run()
-        for source in sorted({*Path("kernels").glob("*/neighbor_list.c*"), *Path("kernels/cpu").glob("*.cc")}):
-            target = Path(self.build_lib) / "mindsponge_mm" / "_kernels" / source.parent.name / source.name
+        for source in sorted(Path("kernels/cpu").glob("*.cc")):
+            target = Path(self.build_lib) / "mindsponge_mm" / "_kernels" / "cpu" / source.name
             self.mkpath(str(target.parent))
             self.copy_file(str(source), str(target))
 
