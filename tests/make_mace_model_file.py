@@ -16,7 +16,10 @@ OUT_DIR (default ``tests/fixtures/mace_files``) receives, per model NAME:
   (``energy/<head>/<structure>`` [1] in eV, ``forces/<head>/<structure>`` [n, 3] in eV/Å);
 * ``NAME.json``: the constructor arguments in the schema of ``mindsponge_mm.models.mace_convert``
   (with ``heads``, and per-head ``atomic_energies``/``atomic_inter_scale``/``atomic_inter_shift``);
+* ``multihead_mace_config.json``: the same, as mace-torch's ``extract_config_mace_model`` and
+  ``convert_to_json_format`` write it (numbers as strings, classes as reprs, extra default keys);
 
+``zbl.model`` (ZBL pair repulsion: refused by the converter), ``not_a_model.pt`` (a dict of tensors),
 and ``structures.npz`` holds ``<structure>/numbers``, ``/positions`` (Å), ``/cell`` (Å), ``/pbc``.
 The npz/JSON pair is the safe (no pickle) input of ``mindsponge-mm convert mace``.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -83,7 +87,7 @@ def build(spec: dict, seed: int):
         atomic_energies=e0 if n_heads > 1 else e0[0], avg_num_neighbors=6.1, atomic_numbers=ELEMENTS,
         correlation=spec["correlation"], gate=torch.nn.functional.silu, radial_MLP=spec["radial_MLP"],
         atomic_inter_scale=scale if n_heads > 1 else scale[0], atomic_inter_shift=shift if n_heads > 1 else shift[0],
-        heads=heads)
+        heads=heads, pair_repulsion=spec.get("pair_repulsion", False))
     with torch.no_grad():  # every head's readout and the product weights visibly different from the initial ones
         for name, p in model.named_parameters():
             if "symmetric_contractions" in name or "readouts" in name:
@@ -124,14 +128,22 @@ def main(out_dir: Path) -> None:
         torch.save(model, out_dir / f"{name}.model")
         np.savez_compressed(out_dir / f"{name}.npz", **arrays)
         (out_dir / f"{name}.json").write_text(json.dumps(hparams, indent=1) + "\n")
+        if len(spec["heads"]) > 1:  # the same model described by mace-torch's own config export
+            from mace.tools.scripts_utils import convert_to_json_format, extract_config_mace_model
+
+            config = convert_to_json_format(extract_config_mace_model(model))
+            config["gate"] = re.sub(r" at 0x[0-9a-f]+", "", config["gate"])  # no memory address in the file
+            (out_dir / f"{name}_mace_config.json").write_text(json.dumps(config, indent=1) + "\n")
         print(name, sum(v.size for key, v in arrays.items() if key.startswith("state/")), "state numbers")
     saved = {}
     for sname, atoms in frames.items():
         saved.update({f"{sname}/numbers": atoms.numbers, f"{sname}/positions": atoms.positions,
                       f"{sname}/cell": atoms.cell[:], f"{sname}/pbc": atoms.pbc})
     np.savez_compressed(out_dir / "structures.npz", **saved)
-    # a torch file that is not a MACE model, for the error tests
+    # for the error tests: a torch file that is not a MACE model, and a model with ZBL pair repulsion
     torch.save({"weights": torch.zeros(3)}, out_dir / "not_a_model.pt")
+    torch.save(build({**MODELS["single"], "num_interactions": 1, "pair_repulsion": True}, seed=20)[0],
+               out_dir / "zbl.model")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def converted(tmp_path_factory):
         "multihead-default": ["multihead.npz", "--hparams", "multihead.json"],
         "multihead-pt_head": ["multihead.npz", "--hparams", "multihead.json", "--head", "pt_head"],
         "single-HCO": ["single.npz", "--hparams", "single.json", "--elements", "H", "C", "O"],
+        "multihead-mace-config": ["multihead.npz", "--hparams", "multihead_mace_config.json"],
     }
     result = {}
     for name, (model, *options) in jobs.items():
@@ -94,18 +95,31 @@ def converted(tmp_path_factory):
     return result
 
 
-def test_state_dict_conversion_matches_mace_torch(converted):
+def test_state_dict_single_head_matches_mace_torch(converted):
     """npz + JSON (no pickle, no torch) -> checkpoint: mace-torch's energies and forces to 1e-10 eV (float64)."""
-    for name, head in [("single", "Default"), ("multihead-default", "Default"), ("multihead-pt_head", "pt_head")]:
+    path, proc = converted["single"]
+    assert proc.returncode == 0, proc.stderr
+    assert "elements H C O Cu" in proc.stdout and "head Default" in proc.stdout, proc.stdout
+    assert_matches_mace_torch(Potential.load(path), "single", "Default")
+
+
+def test_state_dict_multihead_matches_mace_torch(converted):
+    """Each head of a two-head model against mace-torch; without --head the 'Default' head, with a note."""
+    for name, head in [("multihead-default", "Default"), ("multihead-pt_head", "pt_head")]:
         proc = converted[name][1]
         assert proc.returncode == 0, proc.stderr
-        assert "elements H C O Cu" in proc.stdout and f"head {head}" in proc.stdout, proc.stdout
-    # without --head, a multi-head model gets its 'Default' head, as mace-torch's calculator does, and says so
-    assert "converting head 'Default'" in converted["multihead-default"][1].stdout
-    assert_matches_mace_torch(Potential.load(converted["single"][0]), "single", "Default")
+        assert f"head {head}," in proc.stdout, proc.stdout
+    assert "converting head 'Default', as mace-torch's calculator does" in converted["multihead-default"][1].stdout
     multihead = Potential.load(converted["multihead-default"][0])
     assert_matches_mace_torch(multihead, "multihead", "Default")
     assert_matches_mace_torch(load_weights(multihead, converted["multihead-pt_head"][0]), "multihead", "pt_head")
+
+
+def test_mace_torch_config_json_is_accepted(converted):
+    """The JSON of mace-torch's extract_config_mace_model + convert_to_json_format gives the same checkpoint."""
+    path, proc = converted["multihead-mace-config"]
+    assert proc.returncode == 0, proc.stderr
+    assert_same_checkpoint(path, converted["multihead-default"][0])
 
 
 def test_elements_subset_in_ase_calculator(converted):
@@ -174,10 +188,11 @@ def _bad(tmp_path):
     return {  # name -> (arguments, pattern of the one error line)
         "random bytes": ([random_bytes], "not a mace-torch model file|needs torch and mace-torch"),
         "torch file of something else": ([FILES / "not_a_model.pt"], "holds a dict|needs torch and mace-torch"),
+        "ZBL pair repulsion in a .model": ([FILES / "zbl.model"], "uses ZBL pair repulsion|needs torch and mace-torch"),
         "JSON as a state dict": ([json_model, "--hparams", FILES / "single.json"], "not a readable state dict"),
         "JSON as the model": ([FILES / "single.json"], "unknown model file type"),
         "state dict without --hparams": ([FILES / "single.npz"], "needs --hparams"),
-        "ZBL pair repulsion": ([FILES / "single.npz", "--hparams", repulsion], "uses ZBL pair repulsion"),
+        "ZBL pair repulsion in the JSON": ([FILES / "single.npz", "--hparams", repulsion], "uses ZBL pair repulsion"),
         "element not in the model": ([FILES / "single.npz", "--hparams", FILES / "single.json", "--elements", "H",
                                       "Fe"], "Fe is not in the mace model .* leave it out"),
         "head that does not exist": ([FILES / "multihead.npz", "--hparams", FILES / "multihead.json", "--head",

@@ -28,6 +28,7 @@ and models other than ``ScaleShiftMACE``/``MACE``.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
 import io
@@ -58,6 +59,7 @@ _PIECES = [
     (r"^interactions\.\d+\.(equivariant_nonlin|linear_res|source_embedding)\.",
      "a non-linear interaction block (RealAgnosticResidualNonLinearInteractionBlock)"),
     (r"^interactions\.\d+\.(linear_down|skip_linear)\.", "an attention interaction block (RealAgnosticAttResidualInteractionBlock)"),
+    (r"^interactions\.\d+\.conv_tp_weights\.net\.", "a radial MLP with layer normalisation (RadialMLP)"),
     (r"^readouts\.\d+\.linear_mid\.", "a bias readout (NonLinearBiasReadoutBlock)"),
     (r"^(joint_embedding|embedding_readout)\.", "a joint embedding of extra inputs (embedding_specs)"),
     (r"^les", "the long-range LES block (MACELES)"),
@@ -77,13 +79,17 @@ _MACE_DEFAULTS = {
     "keep_last_layer_irreps": ("False", "equivariant features in the last layer (keep_last_layer_irreps)"),
     "lammps_mliap": (None, None),  # any value: only changes how LAMMPS calls the model
     "use_reduced_cg": (None, None),  # any value: the converter compares the product basis itself
-    "readout_cls": ("NonLinearReadoutBlock", "a readout other than NonLinearReadoutBlock (readout_cls)"),
+    "readout_cls": (("NonLinearReadoutBlock", "LinearReadoutBlock"),  # the latter: one interaction
+                    "a readout other than NonLinearReadoutBlock (readout_cls)"),
 }
 _JSON_PIECES = {  # key -> (accepted values as lower-case text, the piece)
     "pair_repulsion": (("false", "0"), "ZBL pair repulsion (pair_repulsion=True)"),
     "distance_transform": (("none", "null", ""), "a distance transform (distance_transform={value})"),
     "radial_type": (("bessel",), "the {value} radial basis (radial_type; only bessel)"),
 }
+_LITERAL_KEYS = ("r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "num_interactions", "num_elements",
+                 "avg_num_neighbors", "correlation", "radial_MLP", "atomic_numbers", "atomic_energies",
+                 "atomic_inter_scale", "atomic_inter_shift", "heads")
 _INTERACTIONS = {
     "RealAgnosticDensityInteractionBlock": "density normalisation (RealAgnosticDensityInteractionBlock)",
     "RealAgnosticDensityResidualInteractionBlock": "density normalisation (RealAgnosticDensityResidualInteractionBlock)",
@@ -149,6 +155,9 @@ def hparams_from_module(module, source, state: dict) -> dict:
         if name == "MACELES":
             raise _unsupported(source, "the long-range LES block (MACELES)")
         raise UserError(f"{source}: holds a {name}, not a mace-torch ScaleShiftMACE or MACE energy model")
+    for block in (type(b).__name__ for b in module.interactions):
+        if block in _INTERACTIONS:
+            raise _unsupported(source, _INTERACTIONS[block])
     _check_state_pieces(state, source)
     radial = module.radial_embedding
     basis = type(radial.bessel_fn).__name__
@@ -159,7 +168,7 @@ def hparams_from_module(module, source, state: dict) -> dict:
     if hasattr(module, "pair_repulsion_fn"):
         raise _unsupported(source, "ZBL pair repulsion (pair_repulsion=True)")
     for attr, (default, piece) in _MACE_DEFAULTS.items():
-        if piece is not None and hasattr(module, attr) and attr not in ("readout_cls",):
+        if piece is not None and hasattr(module, attr) and attr not in ("readout_cls", "cueq_config", "oeq_config"):
             value = getattr(module, attr)
             if str(value) != default:
                 raise _unsupported(source, piece)
@@ -257,10 +266,9 @@ def read_hparams(path) -> dict:
 
 
 def _check_state_pieces(state: dict, source) -> None:
-    for key in state:
-        for pattern, piece in _PIECES:
-            if re.match(pattern, key):
-                raise _unsupported(source, piece)
+    for pattern, piece in _PIECES:  # in this order: the block before the parts it is made of
+        if any(re.match(pattern, key) for key in state):
+            raise _unsupported(source, piece)
     unknown = sorted({k.split(".", 1)[0] for k in state} - _KNOWN_MODULES)
     if unknown:
         raise _unsupported(source, f"the module {unknown[0]!r}, unknown to the converter")
@@ -279,15 +287,20 @@ def _clean_json_hparams(hp: dict, source) -> dict:
         if default is None:
             continue
         shown = _class_name(value) if key == "readout_cls" else str(value)
-        if shown != default and not (default == "None" and value in (None, "null", "")):
+        accepted = default if isinstance(default, tuple) else (default,)
+        if shown not in accepted and not (default == "None" and value in (None, "null", "")):
             raise _unsupported(source, piece)
     for key in ("interaction_cls_first", "interaction_cls"):
         if key in hp:
             block = _class_name(hp[key])
             if block in _INTERACTIONS:
                 raise _unsupported(source, _INTERACTIONS[block])
-    if "heads" in hp and isinstance(hp["heads"], str):  # convert_to_json_format writes str(list)
-        hp["heads"] = [h.strip(" '\"") for h in hp["heads"].strip("[]").split(",") if h.strip()]
+    for key in _LITERAL_KEYS:  # mace-torch's convert_to_json_format writes numbers and lists as str()
+        if isinstance(hp.get(key), str):
+            try:
+                hp[key] = ast.literal_eval(hp[key])
+            except (ValueError, SyntaxError):
+                raise UserError(f"{source}: {key} = {hp[key]!r} is not a number or a list") from None
     return hp
 
 
