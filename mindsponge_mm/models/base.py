@@ -70,6 +70,12 @@ class AtomisticModel(nn.Cell):
         self.shift = Parameter(ms.Tensor(np.zeros((), self.dtype_name)), name="shift", requires_grad=False)
         self.hyperparameters = {"elements": self.elements, "cutoff": self.cutoff, "dtype": self.dtype_name, "seed": self.seed}
 
+    @classmethod
+    def checkpoint_hyperparameters(cls, hyperparameters: dict) -> dict:
+        """The constructor arguments for a checkpoint's stored hyperparameters (a model whose
+        architecture changed fills in the version that older checkpoints hold)."""
+        return dict(hyperparameters)
+
     # ------------------------------------------------------------------ host side
     def species(self, atomic_numbers_: np.ndarray, atom_mask: np.ndarray | None = None) -> np.ndarray:
         """Species indices [A] int32 for atomic numbers; a real atom of another element is a UserError."""

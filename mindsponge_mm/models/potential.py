@@ -178,7 +178,7 @@ class Potential(HostEvaluation, nn.Cell):
         ``dtype`` (``float32``/``float64``) rebuilds it in another precision, the weights cast.
         """
         meta, tensors = read_checkpoint(path)
-        hyper = dict(meta["hyperparameters"])
+        hyper = MODELS[meta["model"]].checkpoint_hyperparameters(meta["hyperparameters"])
         if dtype is not None:
             hyper["dtype"] = dtype
         model = build(meta["model"], **hyper)
