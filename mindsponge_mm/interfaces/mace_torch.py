@@ -155,7 +155,7 @@ def hparams_from_module(module, source, state: dict) -> dict:
         if name == "MACELES":
             raise _unsupported(source, "the long-range LES block (MACELES)")
         raise UserError(f"{source}: holds a {name}, not a mace-torch ScaleShiftMACE or MACE energy model")
-    for block in (type(b).__name__ for b in module.interactions):
+    for block in (type(b).__name__ for b in module.interactions):  # named before the parts they are made of
         if block in _INTERACTIONS:
             raise _unsupported(source, _INTERACTIONS[block])
     _check_state_pieces(state, source)
@@ -179,8 +179,6 @@ def hparams_from_module(module, source, state: dict) -> dict:
 
     blocks = [type(b).__name__ for b in module.interactions]
     for k, block in enumerate(blocks):
-        if block in _INTERACTIONS:
-            raise _unsupported(source, _INTERACTIONS[block])
         if block not in ((RESIDUAL, PLAIN) if k == 0 else (RESIDUAL,)):
             raise _unsupported(source, f"the interaction block {block} (layer {k})")
     n_layers = int(module.num_interactions.item())
