@@ -78,7 +78,7 @@ class Allowed:
 # (issue 18, "one contract per seam"). Delete an entry when its import is gone: the check fails
 # on a stale entry, so this list only shrinks.
 ALLOWED_UPWARD: tuple[Allowed, ...] = (
-    # layer 1 -> 2. Closes the cycle batch -> neighbors -> kernel_build -> data -> batch.
+    # layer 1 -> 2.
     Allowed("mindsponge_mm/batch.py:44", "mindsponge_mm.neighbors",
             "batch.collate runs the neighbor search; move collate (pairs, padding of a list of frames) to "
             "data/collate.py as DESIGN's data path draws it, so batch.py holds only Batch and its padding rules"),
@@ -90,21 +90,12 @@ ALLOWED_UPWARD: tuple[Allowed, ...] = (
     Allowed("mindsponge_mm/config.py:285", "mindsponge_mm.md.job",
             "the training job's optional md section reads md.job.MD_SCHEMA; goes with the job schemas' "
             "move out of config.py (a job owns its schema)"),
-    # layer 0 -> 3 (inside library_path). Closes the cycle batch -> neighbors -> kernel_build -> data.
-    Allowed("mindsponge_mm/kernel_build.py:50", "mindsponge_mm.data.statistics",
-            "cache_dir() (the user cache directory) lives in data/statistics.py; move it to io_utils.py "
-            "and import it from there in kernel_build and data.statistics"),
 )
 
 # Today's cycles between units (2026-12-06): the sorted units of each strongly connected
 # component of the unit graph, with what removes it. A cycle that grows, shrinks or splits no
 # longer matches its entry: update the entry (the table shows the imports that close it).
 ALLOWED_CYCLES: dict[tuple[str, ...], str] = {
-    # batch.py:44 -> neighbors, neighbors/aot.py -> kernel_build, kernel_build.py:50 -> data.statistics,
-    # data/loader.py -> batch
-    ("batch", "data", "kernel_build", "neighbors"):
-        "closed by the two upward imports batch -> neighbors and kernel_build -> data.statistics; removing "
-        "either (collate to data/, cache_dir to io_utils) breaks it",
     # config.py:285 -> md.job (function level); md/job.py -> config (Field, RUN_SCHEMA, validate)
     ("config", "md"):
         "closed by the upward import config -> md.job; goes when the job schemas leave config.py",

@@ -87,6 +87,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def cache_dir() -> Path:
+    """The user cache directory of the package (``$XDG_CACHE_HOME/mindsponge_mm``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mindsponge_mm"
+
+
 def ensure_writable_dir(path: str | os.PathLike, what: str) -> Path:
     """Create folder ``path`` if needed and check that files can be written in it.
 

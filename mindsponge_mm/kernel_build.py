@@ -47,7 +47,7 @@ def _cpu_tag() -> str:
 
 def library_path(source: Path, library_name: str) -> Path:
     """Where the library built from ``source`` with the current flags and CPU lives in the cache."""
-    from .data.statistics import cache_dir
+    from .io_utils import cache_dir
 
     key = hashlib.sha1(source.read_bytes() + " ".join(CXX_FLAGS).encode() + _cpu_tag().encode()).hexdigest()[:16]
     return cache_dir() / "kernels" / key / library_name

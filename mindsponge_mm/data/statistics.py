@@ -8,12 +8,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..io_utils import write_text_atomic
+from ..io_utils import cache_dir, write_text_atomic
 from .dataset import AtomsDataset
 
 
@@ -78,12 +77,6 @@ def compute_statistics(ds: AtomsDataset, indices=None, energy_key: str = "energy
         force_rms=force_rms,
         n_frames=len(indices),
     )
-
-
-def cache_dir() -> Path:
-    """The user cache directory of the package (``$XDG_CACHE_HOME/mindsponge_mm``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mindsponge_mm"
 
 
 def statistics(ds: AtomsDataset, indices=None, cache: bool = True) -> Statistics:
