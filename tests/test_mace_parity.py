@@ -118,6 +118,7 @@ def _live_directory(tmp_path, full: bool = False):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_live_mace_torch(tmp_path):
     """mace-torch itself, now: the fixtures regenerated and compared for every architecture."""
     directory = _live_directory(tmp_path)
@@ -126,6 +127,7 @@ def test_live_mace_torch(tmp_path):
         assert max(errors.values()) < 1e-10, (arch, errors, scale)
 
 
+@pytest.mark.slow
 def test_live_mace_mp0_medium_full_size(tmp_path):
     """MACE-MP-0 "medium" at full size (128x0e+128x1o, 89 elements, radial MLP 64x3), float64 and float32."""
     directory = _live_directory(tmp_path, full=True)
