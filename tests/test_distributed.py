@@ -1,10 +1,12 @@
-"""Data parallel training with msrun on 2 CPU workers (mccl) reproduces a single process on the combined batch."""
+"""Data parallel training with msrun on 2 CPU workers (mccl) reproduces a single process on the combined batch
+(every step's loss within 4 float32 ulps)."""
 import csv
 import os
 import shutil
 import socket
 import subprocess
 
+import numpy as np
 import pytest
 import yaml
 
@@ -46,7 +48,12 @@ def test_two_msrun_workers_match_one_process_on_the_combined_batch(tmp_path):
     assert single.returncode == 0, single.stderr[-2000:]
     parallel, serial = steps(tmp_path / "parallel" / "steps.csv"), steps(tmp_path / "single" / "steps.csv")
     assert len(parallel) == len(serial) == 6
-    assert parallel == pytest.approx(serial, rel=1e-5)
+    rel = max(abs(a - b) / abs(b) for a, b in zip(parallel, serial))
+    print(f"data parallel vs one process: max relative loss difference {rel:.2e}")
+    # float32 losses near 9: one unit in the last place is 9.5e-7 (1.1e-7 relative); measured: at most 1 ulp apart
+    # (the ranks' gradient sum rounds differently from one batch's), bound 4 ulps (<= 4.8e-7 relative)
+    ulps = [abs(a - b) / np.spacing(np.float32(b)) for a, b in zip(parallel, serial)]
+    assert max(ulps) <= 4, (ulps, rel)
     # only rank 0 wrote files: one checkpoint set, no per-rank copies
     assert sorted(p.name for p in (tmp_path / "parallel" / "checkpoints").iterdir()) == ["best.safetensors",
                                                                                         "last.safetensors"]
