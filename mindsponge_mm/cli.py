@@ -29,13 +29,14 @@ def _units(pairs) -> dict:
 def cmd_run(args) -> None:
     from .config import load_config, load_yaml
     from .errors import ConfigError
+    from .job_schema import JOB_SCHEMA
     from .jobs import run
 
     raw = load_yaml(args.config)
     if "data" not in raw and "md" in raw:
         raise ConfigError(f"{args.config} is an MD-only config (no data section); run it with "
                           f"mindsponge-mm md {args.config}")
-    run(load_config(args.config, args.overrides), source=str(args.config))
+    run(load_config(args.config, args.overrides, schema=JOB_SCHEMA), source=str(args.config))
 
 
 def cmd_train(args) -> None:
@@ -43,6 +44,7 @@ def cmd_train(args) -> None:
 
     from .config import load_config
     from .errors import ConfigError
+    from .job_schema import JOB_SCHEMA
     from .jobs import train
 
     path = args.config
@@ -52,7 +54,7 @@ def cmd_train(args) -> None:
             raise ConfigError(f"{args.resume}: not a run directory (no config.yaml); pass the run.output folder")
     if path is None:
         raise ConfigError("train needs a CONFIG.yaml (or --resume RUN_DIR)")
-    train(load_config(path, args.overrides), resume=args.resume)
+    train(load_config(path, args.overrides, schema=JOB_SCHEMA), resume=args.resume)
 
 
 def cmd_evaluate(args) -> None:
@@ -70,13 +72,14 @@ def cmd_export(args) -> None:
 def cmd_md(args) -> None:
     from pathlib import Path
 
-    from .config import JOB_SCHEMA, RUN_SCHEMA, load_config, load_yaml, validate_md_section
+    from .config import load_config, load_yaml
+    from .job_schema import JOB_SCHEMA, MD_JOB_SCHEMA
     from .errors import ConfigError
     from .jobs import md
 
     raw = load_yaml(args.config)
     # an MD-only file has run + md; a full job (like the quick start) is validated as a whole
-    schema = JOB_SCHEMA if "data" in raw else {"run": RUN_SCHEMA, "md": validate_md_section}
+    schema = JOB_SCHEMA if "data" in raw else MD_JOB_SCHEMA
     config = load_config(args.config, args.overrides, schema=schema)
     if config.get("md") is None:
         raise ConfigError(f"{args.config}: no md section; see configs/md_lj.yaml for an example")

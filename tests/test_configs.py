@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from mindsponge_mm.cli import main
-from mindsponge_mm.config import JOB_SCHEMA, RUN_SCHEMA, load_config, load_yaml, validate_md_section
+from mindsponge_mm.config import RUN_SCHEMA, load_config, load_yaml
+from mindsponge_mm.job_schema import JOB_SCHEMA, validate_md_section
 from mindsponge_mm.generative.job import GENERATE_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def test_config_validates(path, monkeypatch):
         if isinstance(potential, dict):
             assert load_potential(potential).cutoff == potential["cutoff"]
         else:  # a checkpoint written by the quick start, which must be run first
-            quickstart = load_config(ROOT / "configs" / "quickstart.yaml")
+            quickstart = load_config(ROOT / "configs" / "quickstart.yaml", schema=JOB_SCHEMA)
             assert potential == f"{quickstart['run']['output']}/checkpoints/best.safetensors"
 
 
@@ -88,7 +89,7 @@ SHORT = {
 
 
 def test_schnet_ethanol_trains_like_painn_ethanol():
-    schnet, painn = (load_config(ROOT / "configs" / f"{name}_ethanol.yaml") for name in ("schnet", "painn"))
+    schnet, painn = (load_config(ROOT / "configs" / f"{name}_ethanol.yaml", schema=JOB_SCHEMA) for name in ("schnet", "painn"))
     for section in ("data", "training", "evaluate"):
         assert schnet[section] == painn[section], section
 

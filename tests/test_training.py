@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from mindsponge_mm.batch import collate
-from mindsponge_mm.config import JOB_SCHEMA, validate
+from mindsponge_mm.config import validate
 from mindsponge_mm.errors import ConfigError, UserError
+from mindsponge_mm.job_schema import JOB_SCHEMA
 from mindsponge_mm.jobs import evaluate, export, train
 from mindsponge_mm.models import Potential, build
 from mindsponge_mm.train import EMA, LRSchedule, PotentialLoss, TrainStep, WeightSchedule, loss_inputs

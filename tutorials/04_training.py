@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mindsponge_mm.config import load_config
+from mindsponge_mm.job_schema import JOB_SCHEMA
 from mindsponge_mm.data import AtomsDataset, AtomsLoader, split, statistics
 from mindsponge_mm.jobs import evaluate, export, train
 from mindsponge_mm.models import Potential, build
@@ -29,7 +30,7 @@ SPLIT = [40, 10, 10] if QUICK else [400, 50, 50]
 # --- 1. From YAML: the quick-start config with dotted overrides, exactly like the command line.
 config = load_config(ROOT / "configs" / "quickstart.yaml",
                      [f"run.output={OUT / 'yaml'}", f"training.epochs={EPOCHS}", f"data.split={SPLIT}",
-                      "model.n_features=32"])
+                      "model.n_features=32"], schema=JOB_SCHEMA)
 result = train(config)
 print(f"YAML run: {result['compiled_shapes']} compiled train-step shape(s), best epoch {result['best_epoch']}")
 assert result["compiled_shapes"] == 1  # every batch holds 10 ethanol molecules: 90 atoms, all pairs within 5 Å
@@ -41,7 +42,7 @@ stats = statistics(ds, train_idx)  # atomrefs, mean energy per atom, force RMS o
 model = build("schnet", elements=ds.elements, cutoff=5.0, n_features=32, n_interactions=2, seed=1)
 model.set_energy_offsets(stats.atomrefs, scale=stats.force_rms, shift=stats.mean_energy_per_atom)
 potential = Potential(model)
-settings = load_config(ROOT / "configs" / "quickstart.yaml")["training"]  # defaults filled in by the schema
+settings = load_config(ROOT / "configs" / "quickstart.yaml", schema=JOB_SCHEMA)["training"]  # defaults filled in by the schema
 settings.update(epochs=EPOCHS, lr=3e-3)
 run_dir = OUT / "python"
 run_dir.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from ase.optimize import BFGS
 from scipy.optimize import minimize_scalar
 
 from mindsponge_mm.config import load_config
+from mindsponge_mm.job_schema import JOB_SCHEMA
 from mindsponge_mm.data import AtomsDataset
 from mindsponge_mm.interfaces.ase import Calculator
 from mindsponge_mm.jobs import train
@@ -132,7 +133,7 @@ def trained(config_name, name, overrides):
     out = OUT / name
     best = out / "checkpoints" / "best.safetensors"
     if not best.exists():
-        config = load_config(ROOT / "configs" / config_name, [f"run.output={out}", *overrides])
+        config = load_config(ROOT / "configs" / config_name, [f"run.output={out}", *overrides], schema=JOB_SCHEMA)
         train(config, log=lambda _text: None)
     return Potential.load(best)
 
