@@ -88,13 +88,6 @@ ALLOWED_UPWARD: tuple[Allowed, ...] = (
 # component of the unit graph, with what removes it. A cycle that grows, shrinks or splits no
 # longer matches its entry: update the entry (the table shows the imports that close it).
 ALLOWED_CYCLES: dict[tuple[str, ...], str] = {
-    # models/potential.py -> potentials.base (HostEvaluation, det3, row_times_matrix);
-    # potentials/__init__.py -> models (type: checkpoint, function level)
-    ("models", "potentials"):
-        "one layer, two directions: the learned Potential implements potentials.base's contract, and "
-        "potentials.from_config builds 'type: checkpoint' with models.Potential.load. Move the "
-        "'checkpoint' entry up to md/job.py (the only from_config caller) and the geometry helpers "
-        "(det3, row_times_matrix, pair_vectors, periodic_volume) to nn/geometry.py",
 }
 
 

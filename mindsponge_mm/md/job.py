@@ -109,11 +109,11 @@ def load_potential(spec, source: str = "config"):
     Errors name ``source`` (the config file) and the key path ``md.potential``.
     """
     try:
-        if isinstance(spec, str):
-            from ..models import Potential
-
-            return Potential.load(spec)
+        from ..models import Potential  # also registers the classical "type: checkpoint" entry
         from ..potentials import from_config
+
+        if isinstance(spec, str):
+            return Potential.load(spec)
 
         return from_config(spec)
     except UserError as err:

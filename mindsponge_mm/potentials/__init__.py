@@ -4,7 +4,8 @@
 * :class:`SumPotential`: the sum of any potentials (e.g. a learned potential plus LJ);
 * :func:`build`: ``build("lennard_jones", epsilon={"Ar": 0.0104}, sigma={"Ar": 3.4}, cutoff=8.5)``,
   the YAML entry point (``potential: {type: lennard_jones, ...}``), also ``type: sum`` with
-  ``terms: [...]`` and ``type: checkpoint`` with ``path: model.safetensors``.
+  ``terms: [...]`` and ``type: checkpoint`` with ``path: model.safetensors`` (registered by
+  :mod:`mindsponge_mm.models`, so import it first).
 """
 from __future__ import annotations
 
@@ -66,16 +67,10 @@ def _sum(terms):
     return SumPotential([from_config(t) for t in terms])
 
 
-def _checkpoint(path):
-    """``type: checkpoint``: a learned potential saved by ``models.Potential.save``."""
-    from ..models import Potential  # heavy import, only when asked for
-
-    return Potential.load(path)
-
-
 register("lennard_jones")(LennardJones)
 register("sum")(_sum)
-register("checkpoint")(_checkpoint)
+# ``type: checkpoint`` (a learned potential saved by ``models.Potential.save``) is registered by
+# ``mindsponge_mm.models`` when it is imported: this package sits beside models and never imports it.
 
 __all__ = ["LennardJones", "SumPotential", "HostEvaluation", "POTENTIALS", "build", "from_config", "register",
            "pad_pairs"]
