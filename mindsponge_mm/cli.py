@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import signal
 import sys
 
 os.environ.setdefault("GLOG_v", "3")  # before anything imports MindSpore
@@ -258,17 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     """Run the command; 0 on success, 2 for a user mistake, 130 when interrupted (Ctrl-C, SIGTERM).
 
     MindSpore's runtime installs its own SIGINT handler before each graph run, and that handler
-    sends the process SIGTERM; so SIGTERM is turned into KeyboardInterrupt here, and Ctrl-C
-    during a compiled train step or MD block ends like one anywhere else: the block in flight is
-    finished or dropped, the message is printed, and the last checkpoint resumes the run.
+    sends the process SIGTERM; so SIGTERM is turned into KeyboardInterrupt here
+    (:func:`runtime.install_interrupt_handlers`), and Ctrl-C during a compiled train step or MD
+    block ends like one anywhere else: the block in flight is finished or dropped, the message is
+    printed, and the last checkpoint resumes the run.
     """
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -278,9 +274,12 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    from . import runtime
+
+    previous = runtime.install_interrupt_handlers()
     try:
         args.func(args)
+        runtime.check_interrupt()  # an interrupt whose KeyboardInterrupt was dropped where it landed
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -295,7 +294,7 @@ def main(argv=None) -> int:
         print(f"error: {where}{err.strerror}; choose a writable location with free space", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        runtime.restore_interrupt_handlers(previous)
     return 0
 
 

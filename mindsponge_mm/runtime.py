@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
+import sys
 
 HOST_BLOCKING = "MS_DEV_HOST_BLOCKING_RUN"
 
@@ -33,3 +35,58 @@ def configure(environ=os.environ) -> bool:
     if HOST_BLOCKING not in environ and not accelerator_present():
         environ[HOST_BLOCKING] = "1"
     return environ.get(HOST_BLOCKING, "0") not in ("", "0")
+
+
+# ---------------------------------------------------------------------------------- interrupts
+# MindSpore 2.10 installs its own C-level SIGINT handler before every graph run, and that handler
+# sends the process SIGTERM (DEVELOPING.md). The command line therefore treats SIGTERM like
+# SIGINT. A Python signal handler runs between any two bytecodes, also inside a weakref callback
+# or finaliser, where the KeyboardInterrupt it raises is printed and dropped ("Exception
+# ignored in ..."); so the handler also records the request, and the long loops (train steps,
+# MD blocks) call check_interrupt() to raise it again at a point where it cannot be lost.
+_interrupt_requested = False
+
+
+def _on_interrupt(signum, frame):
+    global _interrupt_requested
+    _interrupt_requested = True
+    raise KeyboardInterrupt
+
+
+def _quiet_unraisable(unraisable, _default=sys.unraisablehook):
+    """Drop the "Exception ignored" report of our own recorded KeyboardInterrupt; report the rest."""
+    if _interrupt_requested and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    _default(unraisable)
+
+
+def install_interrupt_handlers() -> dict:
+    """SIGINT and SIGTERM raise KeyboardInterrupt and record it; returns what to restore.
+
+    A KeyboardInterrupt dropped in a finaliser is not reported (its request is recorded and
+    raised again by :func:`check_interrupt`), so an interrupted command prints only its own line.
+    """
+    global _interrupt_requested
+    _interrupt_requested = False
+    previous = {sig: signal.signal(sig, _on_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous["unraisablehook"] = sys.unraisablehook
+    sys.unraisablehook = _quiet_unraisable
+    return previous
+
+
+def restore_interrupt_handlers(previous: dict) -> None:
+    previous = dict(previous)
+    sys.unraisablehook = previous.pop("unraisablehook", sys.__unraisablehook__)
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def interrupt_requested() -> bool:
+    """Whether SIGINT or SIGTERM arrived since :func:`install_interrupt_handlers`."""
+    return _interrupt_requested
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if an interrupt arrived (and was perhaps swallowed where it landed)."""
+    if _interrupt_requested:
+        raise KeyboardInterrupt

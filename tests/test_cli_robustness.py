@@ -273,3 +273,31 @@ def test_the_missing_energy_error_names_the_loss_schedule(tmp_path):
               "data.split=[8,2,2]", "training.loss.energy_weight=0", *TINY_TRAINING[1:])
     assert_one_line_error(out, "training.loss.schedule sets energy > 0 at epoch 11", "energy: 0 in every")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupt_dropped_where_it_landed_is_raised_again(capsys):
+    """A signal handler's KeyboardInterrupt raised inside a finaliser is dropped by Python; the recorded
+    request makes the next check (each train step, each MD block) raise it again, and the dropped one
+    prints no "Exception ignored" report."""
+    import gc
+    import weakref
+
+    from mindsponge_mm import runtime
+
+    previous = runtime.install_interrupt_handlers()
+    try:
+        runtime.check_interrupt()  # nothing pending
+
+        class Anything:
+            pass
+
+        thing = Anything()
+        weakref.finalize(thing, runtime._on_interrupt, signal.SIGTERM, None)
+        del thing
+        gc.collect()  # the KeyboardInterrupt is raised in the finaliser and dropped there
+        assert runtime.interrupt_requested()
+        with pytest.raises(KeyboardInterrupt):
+            runtime.check_interrupt()
+    finally:
+        runtime.restore_interrupt_handlers(previous)
+    assert "Exception ignored" not in capsys.readouterr().err

@@ -28,6 +28,7 @@ from typing import Callable
 from ..config import RUN_SCHEMA, Field, validate
 from ..errors import ConfigError, UserError
 from ..io_utils import run_directory, save_figure
+from ..runtime import check_interrupt
 from .integrators import INTEGRATORS
 from .state import MAX_TEMPERATURE, MAX_TIMESTEP, MDState
 
@@ -226,6 +227,7 @@ def _run_md_locked(run: dict, md: dict, traj_path: Path, ckpt_path: Path, out: P
     try:
         left = todo
         while left > 0:
+            check_interrupt()  # Ctrl-C that landed where its KeyboardInterrupt was dropped
             n = min(md["block"], left)
             start = time.perf_counter()
             sim.run_block(n)

@@ -37,6 +37,7 @@ from . import plots
 from .ema import EMA
 from .loss import PotentialLoss, loss_inputs
 from .metrics import ErrorMetrics
+from ..runtime import check_interrupt
 from .schedules import LRSchedule, WeightSchedule
 from .step import TrainStep
 
@@ -269,6 +270,7 @@ class Trainer:
                            disable=None)
             step_rows = []
             for step, (batch, norms) in enumerate(self.global_batches(epoch)):
+                check_interrupt()  # Ctrl-C that landed where its KeyboardInterrupt was dropped
                 lr = self.lr_schedule.value(epoch, step, n_steps)
                 self._set_lr(lr)
                 self.compiled_shapes.add(batch.shape)
