@@ -17,6 +17,7 @@ module is imported with the package, before any graph exists.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import signal
@@ -45,12 +46,31 @@ def configure(environ=os.environ) -> bool:
 # ignored in ..."); so the handler also records the request, and the long loops (train steps,
 # MD blocks) call check_interrupt() to raise it again at a point where it cannot be lost.
 _interrupt_requested = False
+_deferring = 0  # > 0 inside deferred_interrupts(): record, do not raise
 
 
 def _on_interrupt(signum, frame):
     global _interrupt_requested
     _interrupt_requested = True
-    raise KeyboardInterrupt
+    if _deferring == 0:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold an interrupt that arrives inside this block until the block is done, then raise it.
+
+    Wraps writes that belong together (an MD block's trajectory frame and restart file, a train
+    epoch's logs and checkpoint), so Ctrl-C never lands between or inside them.
+    """
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    if _deferring == 0:
+        check_interrupt()
 
 
 def _quiet_unraisable(unraisable, _default=sys.unraisablehook):

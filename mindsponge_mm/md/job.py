@@ -28,7 +28,7 @@ from typing import Callable
 from ..config import RUN_SCHEMA, Field, validate
 from ..errors import ConfigError, UserError
 from ..io_utils import run_directory, save_figure
-from ..runtime import check_interrupt
+from ..runtime import check_interrupt, deferred_interrupts
 from .integrators import INTEGRATORS
 from .state import MAX_TEMPERATURE, MAX_TIMESTEP, MDState
 
@@ -205,8 +205,9 @@ def _run_md_locked(run: dict, md: dict, traj_path: Path, ckpt_path: Path, out: P
         return steps / seconds if seconds > 0 else 0.0
 
     def after_block(s, n, seconds):
-        writer.append(s)
-        s.save_checkpoint(ckpt_path)
+        with deferred_interrupts():  # the frame and the restart file are written together
+            writer.append(s)
+            s.save_checkpoint(ckpt_path)
         if rate["first"] is None:
             rate["first"] = (n, seconds)
         else:

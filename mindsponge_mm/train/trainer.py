@@ -37,7 +37,7 @@ from . import plots
 from .ema import EMA
 from .loss import PotentialLoss, loss_inputs
 from .metrics import ErrorMetrics
-from ..runtime import check_interrupt
+from ..runtime import check_interrupt, deferred_interrupts
 from .schedules import LRSchedule, WeightSchedule
 from .step import TrainStep
 
@@ -294,25 +294,26 @@ class Trainer:
                    "time_s": time.perf_counter() - t0}
             val = self.validate() if len(self.val_loader.indices) else {}
             row.update({f"val_{k}": v for k, v in val.items()})
-            self.state["epoch"] = epoch + 1
-            self.state["history"].append(row)
-            if val:
-                val_loss = self.validation_loss(val, weights)
-                row["val_loss"] = val_loss
-                self.lr_schedule.observe(val_loss)
-                if self.state["best_val"] is None or val_loss < self.state["best_val"]:
-                    self.state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0)
-                    self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
+            with deferred_interrupts():  # an epoch's checkpoints and logs are written together
+                self.state["epoch"] = epoch + 1
+                self.state["history"].append(row)
+                if val:
+                    val_loss = self.validation_loss(val, weights)
+                    row["val_loss"] = val_loss
+                    self.lr_schedule.observe(val_loss)
+                    if self.state["best_val"] is None or val_loss < self.state["best_val"]:
+                        self.state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0)
+                        self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
+                    else:
+                        self.state["bad_epochs"] += 1
+                    if patience is not None and self.state["bad_epochs"] >= patience:
+                        self.state["stopped_early"] = True
                 else:
-                    self.state["bad_epochs"] += 1
-                if patience is not None and self.state["bad_epochs"] >= patience:
-                    self.state["stopped_early"] = True
-            else:
-                self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
-            self._write_outputs(step_rows)
-            self.log(self._epoch_line(row))
-            if self.state["stopped_early"]:
-                self.log(f"early stopping: no improvement for {patience} epochs; best epoch {self.state['best_epoch']}")
+                    self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
+                self._write_outputs(step_rows)
+                self.log(self._epoch_line(row))
+                if self.state["stopped_early"]:
+                    self.log(f"early stopping: no improvement for {patience} epochs; best epoch {self.state['best_epoch']}")
         return {"history": self.state["history"], "best_epoch": self.state["best_epoch"],
                 "compiled_shapes": len(self.compiled_shapes)}
 
