@@ -86,13 +86,7 @@ class StochasticCellRescaling(_BarostatMixin, _BussiMixin, Integrator):
         out[:, 4] = rng.standard_normal(self.n_structures)
         return out
 
-    def first_half(self, p, aux, noise_s):
-        cols = ops.split(noise_s, 1, 1)
-        return self.bussi(p, aux, ops.squeeze(cols[0], 1), ops.squeeze(cols[1], 1))
-
-    def second_half(self, p, aux, noise_s):
-        cols = ops.split(noise_s, 1, 1)
-        return self.bussi(p, aux, ops.squeeze(cols[2], 1), ops.squeeze(cols[3], 1))
+    # first_half and second_half: the thermostat's (_BussiMixin, columns 0-3); column 4 is the barostat's
 
     def middle(self, r, p, cell, aux, stress, noise_a, noise_s):
         cols = ops.split(noise_s, 1, 1)

@@ -223,6 +223,17 @@ class _BussiMixin:
         p = p * self.per_atom(alpha)
         return p, self.add_heat(aux, self.kinetic(p) - kin)
 
+    def bussi_half_step(self, p, aux, noise_s, col):
+        """The resampling for half a step with R and S from columns ``col`` and ``col + 1`` of ``noise_s``."""
+        cols = ops.split(noise_s, 1, 1)
+        return self.bussi(p, aux, ops.squeeze(cols[col], 1), ops.squeeze(cols[col + 1], 1))
+
+    def first_half(self, p, aux, noise_s):  # columns 0, 1 (bussi_noise(rng, out, 0))
+        return self.bussi_half_step(p, aux, noise_s, 0)
+
+    def second_half(self, p, aux, noise_s):  # columns 2, 3 (bussi_noise(rng, out, 2))
+        return self.bussi_half_step(p, aux, noise_s, 2)
+
 
 @register("bussi")
 class Bussi(_BussiMixin, Integrator):
@@ -249,14 +260,6 @@ class Bussi(_BussiMixin, Integrator):
         self.bussi_noise(rng, out, 0)
         self.bussi_noise(rng, out, 2)
         return out
-
-    def first_half(self, p, aux, noise_s):
-        cols = ops.split(noise_s, 1, 1)
-        return self.bussi(p, aux, ops.squeeze(cols[0], 1), ops.squeeze(cols[1], 1))
-
-    def second_half(self, p, aux, noise_s):
-        cols = ops.split(noise_s, 1, 1)
-        return self.bussi(p, aux, ops.squeeze(cols[2], 1), ops.squeeze(cols[3], 1))
 
 
 @register("berendsen")
