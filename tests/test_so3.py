@@ -39,6 +39,11 @@ F64 = ms.float64
 TOL = 1e-10
 
 
+def seeded(seed):
+    """The weight generator of a layer (layers take ``rng=``; each layer gets its own here)."""
+    return np.random.default_rng(seed)
+
+
 def t64(a):
     return Tensor(np.asarray(a, dtype=np.float64), F64)
 
@@ -250,7 +255,7 @@ def test_sh_mindspore_matches_numpy_and_is_safe_at_zero():
     out = spherical_harmonics(4, t64(v))
     assert out.shape == (2, 5, 25) and out.dtype == F64
     assert np.abs(out.asnumpy() - ref).max() < 1e-14
-    assert np.abs(SphericalHarmonics(4, dtype=F64)(t64(v)).asnumpy() - ref).max() < 1e-14
+    assert np.abs(SphericalHarmonics(4, dtype="float64")(t64(v)).asnumpy() - ref).max() < 1e-14
     out32 = spherical_harmonics(4, Tensor(v, ms.float32))
     assert out32.dtype == ms.float32 and np.abs(out32.asnumpy() - ref).max() < 1e-5
     raw = spherical_harmonics(3, t64(v), normalize=False).asnumpy()
@@ -300,7 +305,8 @@ def test_sh_second_derivatives_under_jit():
 
 
 def test_equivariant_linear():
-    lin = EquivariantLinear("4x0e+3x1o+2x1o+2x2e+1x0o", "3x0e+2x1o+2x2e+1x1e", biases=True, dtype=F64, seed=1)
+    lin = EquivariantLinear("4x0e+3x1o+2x1o+2x2e+1x0o", "3x0e+2x1o+2x2e+1x1e", biases=True, dtype="float64",
+                            rng=seeded(1))
     assert lin.weight_numel == 4 * 3 + 3 * 2 + 2 * 2 + 2 * 2
     rng = np.random.default_rng(5)
     x = rng.standard_normal((5, lin.irreps_in.dim))
@@ -321,7 +327,7 @@ def test_equivariant_linear():
 
 
 def test_tensor_product_uvu():
-    tp = TensorProductUVU("3x0e+2x1o+2x2e", Irreps.spherical_harmonics(2), "0e+1o+2e+1e", dtype=F64)
+    tp = TensorProductUVU("3x0e+2x1o+2x2e", Irreps.spherical_harmonics(2), "0e+1o+2e+1e", dtype="float64")
     paths = [(i1, i2, l3, p3) for i1, i2, _, l3, p3 in tp.instructions]
     assert paths[:4] == [(0, 0, 0, 1), (0, 1, 1, -1), (0, 2, 2, 1), (1, 0, 1, -1)]
     assert (1, 1, 1, 1) in paths and (1, 1, 0, 1) in paths and (1, 1, 2, 1) in paths  # 1o⊗1o -> 0e, 1e, 2e
@@ -354,7 +360,7 @@ def test_tensor_product_uvu():
 
 
 def test_gate():
-    g = Gate("3x0e+1x0o", ["silu", "tanh"], "2x0e+1x0o", ["sigmoid", "tanh"], "2x1o+1x2e", dtype=F64)
+    g = Gate("3x0e+1x0o", ["silu", "tanh"], "2x0e+1x0o", ["sigmoid", "tanh"], "2x1o+1x2e", dtype="float64")
     assert str(g.irreps_out) == "3x0e+1x0o+2x1o+1x2o"  # odd gate flips the gated parity (e3nn)
     rng = np.random.default_rng(7)
     x = rng.standard_normal((6, g.irreps_in.dim))
@@ -425,7 +431,7 @@ def test_symmetric_coupling_basis():
 
 @pytest.mark.parametrize("mode", ["monomial", "successive"])
 def test_symmetric_contraction(mode):
-    sc = SymmetricContraction("3x0e+3x1o+3x2e", "3x0e+3x1o+3x2e", 3, 4, dtype=F64, seed=3, mode=mode)
+    sc = SymmetricContraction("3x0e+3x1o+3x2e", "3x0e+3x1o+3x2e", 3, 4, dtype="float64", rng=seeded(3), mode=mode)
     rng = np.random.default_rng(9)
     x = rng.standard_normal((5, sc.irreps_in.dim))
     el = Tensor(np.array([0, 3, 1, 1, 2]), ms.int32)
@@ -457,9 +463,9 @@ def test_symmetric_contraction(mode):
 
 
 def test_symmetric_contraction_modes_agree_float32():
-    kw = dict(irreps_in="2x0e+2x1o+2x2e+2x3o", irreps_out="2x0e+2x1o", correlation=3, n_elements=2, seed=5)
-    a = SymmetricContraction(**kw, mode="monomial")
-    b = SymmetricContraction(**kw, mode="successive")
+    kw = dict(irreps_in="2x0e+2x1o+2x2e+2x3o", irreps_out="2x0e+2x1o", correlation=3, n_elements=2)
+    a = SymmetricContraction(**kw, mode="monomial", rng=seeded(5))
+    b = SymmetricContraction(**kw, mode="successive", rng=seeded(5))
     x = Tensor(np.random.default_rng(1).standard_normal((3, a.irreps_in.dim)).astype(np.float32))
     el = Tensor(np.array([0, 1, 1]), ms.int32)
     ya, yb = a(x, el).asnumpy(), b(x, el).asnumpy()
@@ -470,7 +476,7 @@ def test_symmetric_contraction_modes_agree_float32():
 @pytest.mark.parametrize("mode", ["onehot", "gather"])
 def test_element_linear(mode):
     """mace-torch's skip_tp: a linear map per element, e3nn's 1/sqrt(mul_in · n_elements), equivariant."""
-    lin = ElementLinear("3x0e+2x1o+2x2e", 4, "2x0e+3x1o+1x1e", dtype=F64, seed=2, mode=mode)
+    lin = ElementLinear("3x0e+2x1o+2x2e", 4, "2x0e+3x1o+1x1e", dtype="float64", rng=seeded(2), mode=mode)
     assert lin.weight_numel == (3 * 2 + 2 * 3) * 4
     rng = np.random.default_rng(4)
     x = rng.standard_normal((6, lin.irreps_in.dim))
@@ -487,7 +493,7 @@ def test_element_linear(mode):
     assert np.abs(out[:, :2] - ref0).max() < 1e-13
     assert np.abs(out[:, 2:11] - ref1.reshape(6, 9)).max() < 1e-13
     assert not out[:, 11:].any()  # 1x1e: no input reaches it
-    other = ElementLinear("3x0e+2x1o+2x2e", 4, "2x0e+3x1o+1x1e", dtype=F64, seed=2,
+    other = ElementLinear("3x0e+2x1o+2x2e", 4, "2x0e+3x1o+1x1e", dtype="float64", rng=seeded(2),
                           mode="gather" if mode == "onehot" else "onehot")
     assert np.abs(other(t64(x), el).asnumpy() - out).max() < 1e-13
 
@@ -517,10 +523,10 @@ def test_mace_coupling_basis():
 
 
 def test_symmetric_contraction_mace_basis_modes_agree():
-    kw = dict(irreps_in="2x0e+2x1o+2x2e", irreps_out="2x0e+2x1o", correlation=3, n_elements=3, seed=7,
-              dtype=F64, basis="mace")
-    a = SymmetricContraction(**kw, mode="monomial")
-    b = SymmetricContraction(**kw, mode="successive")
+    kw = dict(irreps_in="2x0e+2x1o+2x2e", irreps_out="2x0e+2x1o", correlation=3, n_elements=3, dtype="float64",
+              basis="mace")
+    a = SymmetricContraction(**kw, mode="monomial", rng=seeded(7))
+    b = SymmetricContraction(**kw, mode="successive", rng=seeded(7))
     x = np.random.default_rng(2).standard_normal((4, a.irreps_in.dim))
     el = Tensor(np.array([0, 2, 1, 2]), ms.int32)
     ya = a(t64(x), el).asnumpy()
@@ -535,15 +541,15 @@ class _MiniPotential(nn.Cell):
     def __init__(self, n_atoms):
         super().__init__()
         rng = np.random.default_rng(1)
-        self.sh = SphericalHarmonics(2, dtype=F64)
+        self.sh = SphericalHarmonics(2, dtype="float64")
         self.emb = Parameter(t64(rng.standard_normal((2, 2))), name="emb")
-        self.tp = TensorProductUVU("2x0e", "0e+1o+2e", "0e+1o+2e", dtype=F64)
+        self.tp = TensorProductUVU("2x0e", "0e+1o+2e", "0e+1o+2e", dtype="float64")
         self.wr = Parameter(t64(rng.standard_normal((3, self.tp.weight_numel))), name="wr")
         self.mu = t64(np.linspace(0.5, 2.5, 3))
-        self.sc = SymmetricContraction(self.tp.irreps_out.regroup(), "2x0e+2x1o", 3, 2, dtype=F64, seed=2)
-        self.lin1 = EquivariantLinear("2x0e+2x1o", "2x0e+2x0e+2x1o", dtype=F64, seed=3)
-        self.gate = Gate("2x0e", "silu", "2x0e", "sigmoid", "2x1o", dtype=F64)
-        self.lin2 = EquivariantLinear(self.gate.irreps_out, "1x0e", dtype=F64, seed=4)
+        self.sc = SymmetricContraction(self.tp.irreps_out.regroup(), "2x0e+2x1o", 3, 2, dtype="float64", rng=seeded(2))
+        self.lin1 = EquivariantLinear("2x0e+2x1o", "2x0e+2x0e+2x1o", dtype="float64", rng=seeded(3))
+        self.gate = Gate("2x0e", "silu", "2x0e", "sigmoid", "2x1o", dtype="float64")
+        self.lin2 = EquivariantLinear(self.gate.irreps_out, "1x0e", dtype="float64", rng=seeded(4))
         pairs = [(i, j) for i in range(n_atoms) for j in range(n_atoms) if i != j]
         self.snd = Tensor(np.array([i for i, _ in pairs]), ms.int32)
         self.rcv = Tensor(np.array([j for _, j in pairs]), ms.int32)
@@ -592,3 +598,22 @@ def test_force_loss_gradients_under_jit():
         p.copy_(t64(base))
         fd, an = (lp - lm) / (2 * h), float((g.asnumpy() * d).sum())
         assert abs(fd - an) < 1e-6 * max(1.0, abs(an)), p.name
+
+
+def test_layer_constructors_take_a_dtype_string_and_an_rng_generator():
+    """The convention of every layer in nn/ and so3/ (DEVELOPING.md): keyword ``dtype`` "float32" or
+    "float64" and keyword ``rng``, a numpy Generator; the same generator state gives the same weights."""
+    from mindsponge_mm.nn import MLP, Dense
+
+    with pytest.raises(ValueError, match="dtype"):
+        EquivariantLinear("2x0e", "2x0e", dtype=F64, rng=seeded(0))
+    with pytest.raises(ValueError, match="dtype"):
+        Dense(2, 3, dtype="double", rng=seeded(0))
+    with pytest.raises(TypeError, match="Generator"):
+        ElementLinear("2x0e", 2, "2x0e", rng=0)
+    with pytest.raises(TypeError):
+        Dense(2, 3, seeded(0))  # rng is keyword-only
+    a = MLP([2, 4, 1], dtype="float64", rng=seeded(3))
+    b = MLP([2, 4, 1], dtype="float64", rng=seeded(3))
+    assert all(np.array_equal(p.asnumpy(), q.asnumpy()) for p, q in zip(a.get_parameters(), b.get_parameters()))
+    assert a.layers[0].weight.dtype == F64

@@ -104,7 +104,7 @@ class MACE(AtomisticModel):
             radial_hidden=int(radial_hidden), radial_mlp=radial_mlp, envelope_p=int(envelope_p),
             avg_num_neighbors=float(avg_num_neighbors), readout_hidden=int(readout_hidden),
             first_interaction=first_interaction)
-        rng, mdt = self.rng, self.ms_float
+        rng, dt = self.rng, self.dtype_name
         c = int(n_channels)
         scalars = Irreps(f"{c}x0e")
         hidden = natural_irreps(c, int(hidden_l))
@@ -113,8 +113,8 @@ class MACE(AtomisticModel):
         n_el = self.n_elements
         self.embedding = Parameter(ms.Tensor(rng.standard_normal((n_el, c)).astype(self.dtype_name)), name="embedding")
         self._embedding_scale = ms.Tensor(np.array(1.0 / math.sqrt(n_el), self.dtype_name))
-        self.sh = SphericalHarmonics(int(l_max), normalize=True, dtype=mdt)
-        self.radial = MACERadial(int(n_radial), self.cutoff, int(envelope_p), mdt)
+        self.sh = SphericalHarmonics(int(l_max), normalize=True, dtype=dt)
+        self.radial = MACERadial(int(n_radial), self.cutoff, int(envelope_p), dtype=dt)
         layers, readouts = [], []
         irreps_in = scalars
         n = int(n_layers)
@@ -122,11 +122,12 @@ class MACE(AtomisticModel):
             irreps_out = scalars if t == n - 1 else hidden
             residual = t > 0 or first_interaction == "residual"
             layers.append(MACEInteraction(irreps_in, irreps_out, sh_irreps, target, corr[t], n_el,
-                                          [int(n_radial)] + radial_mlp, float(avg_num_neighbors), residual, rng, mdt))
+                                          [int(n_radial)] + radial_mlp, float(avg_num_neighbors), residual,
+                                          dtype=dt, rng=rng))
             if t == n - 1 and n > 1:
-                readouts.append(NonLinearReadout(irreps_out, int(readout_hidden), rng, mdt))
+                readouts.append(NonLinearReadout(irreps_out, int(readout_hidden), dtype=dt, rng=rng))
             else:
-                readouts.append(EquivariantLinear(irreps_out, "1x0e", dtype=mdt, seed=rng))
+                readouts.append(EquivariantLinear(irreps_out, "1x0e", dtype=dt, rng=rng))
             irreps_in = irreps_out
         self.layers = nn.CellList(layers)
         self.readouts = nn.CellList(readouts)

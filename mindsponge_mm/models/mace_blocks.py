@@ -19,7 +19,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, ParameterTuple, nn, ops
 
-from ..nn.dense import matmul
+from ..nn.dense import check_dtype, check_rng, matmul, ms_dtype
 from ..so3 import ElementLinear, EquivariantLinear, SymmetricContraction, TensorProductUVU
 
 # e3nn 0.4.4's normalize2mom constant of SiLU: 1 / sqrt(E[silu(z)^2]) estimated by e3nn from 10^6
@@ -28,8 +28,8 @@ from ..so3 import ElementLinear, EquivariantLinear, SymmetricContraction, Tensor
 E3NN_SILU_CONSTANT = 1.6791767923989418
 
 
-def _t(value, dtype):
-    return ms.Tensor(np.asarray(value, dtype=np.float64 if dtype == ms.float64 else np.float32), dtype)
+def _t(value, dtype: str):
+    return ms.Tensor(np.asarray(value, dtype=dtype), ms_dtype(dtype))
 
 
 def _silu(x):
@@ -39,8 +39,9 @@ def _silu(x):
 class MACERadial(nn.Cell):
     """Radial features [P, n] of distances d [P] (Å): Bessel basis times the polynomial envelope."""
 
-    def __init__(self, n: int, r_max: float, p: int, dtype):
+    def __init__(self, n: int, r_max: float, p: int, *, dtype: str = "float32"):
         super().__init__()
+        dtype = check_dtype(dtype)
         self.frequencies = Parameter(_t(math.pi / r_max * np.linspace(1.0, n, n), dtype), name="frequencies",
                                      requires_grad=False)
         self._prefactor = _t(np.sqrt(2.0 / r_max), dtype)
@@ -69,8 +70,9 @@ class MACERadial(nn.Cell):
 class E3nnMLP(nn.Cell):
     """e3nn's ``FullyConnectedNet(sizes, silu)``: bias-free layers ``W_k`` [n_k, n_{k+1}] ~ N(0, 1)."""
 
-    def __init__(self, sizes, rng: np.random.Generator, dtype):
+    def __init__(self, sizes, *, dtype: str = "float32", rng: np.random.Generator):
         super().__init__()
+        dtype, rng = check_dtype(dtype), check_rng(rng)
         self.sizes = [int(s) for s in sizes]
         self.weights = ParameterTuple([
             Parameter(_t(rng.standard_normal((a, b)), dtype), name=f"weight{k}")
@@ -90,10 +92,10 @@ class E3nnMLP(nn.Cell):
 class NonLinearReadout(nn.Cell):
     """mace-torch's ``NonLinearReadoutBlock`` for scalar features: [N, C] -> [N, 1]."""
 
-    def __init__(self, irreps_in, hidden: int, rng, dtype):
+    def __init__(self, irreps_in, hidden: int, *, dtype: str = "float32", rng: np.random.Generator):
         super().__init__()
-        self.linear_1 = EquivariantLinear(irreps_in, f"{hidden}x0e", dtype=dtype, seed=rng)
-        self.linear_2 = EquivariantLinear(f"{hidden}x0e", "1x0e", dtype=dtype, seed=rng)
+        self.linear_1 = EquivariantLinear(irreps_in, f"{hidden}x0e", dtype=dtype, rng=rng)
+        self.linear_2 = EquivariantLinear(f"{hidden}x0e", "1x0e", dtype=dtype, rng=rng)
         self._act = _t(E3NN_SILU_CONSTANT, dtype)
 
     def construct(self, x):
@@ -108,20 +110,21 @@ class MACEInteraction(nn.Cell):
     """
 
     def __init__(self, irreps_in, irreps_out, sh_irreps, target_irreps, correlation: int, n_elements: int,
-                 radial_sizes, avg_num_neighbors: float, residual: bool, rng, dtype):
+                 radial_sizes, avg_num_neighbors: float, residual: bool, *, dtype: str = "float32",
+                 rng: np.random.Generator):
         super().__init__()
         self.residual = bool(residual)
         if self.residual:
-            self.skip_tp = ElementLinear(irreps_in, n_elements, irreps_out, dtype=dtype, seed=rng)
-        self.linear_up = EquivariantLinear(irreps_in, irreps_in, dtype=dtype, seed=rng)
+            self.skip_tp = ElementLinear(irreps_in, n_elements, irreps_out, dtype=dtype, rng=rng)
+        self.linear_up = EquivariantLinear(irreps_in, irreps_in, dtype=dtype, rng=rng)
         self.conv_tp = TensorProductUVU(irreps_in, sh_irreps, target_irreps, dtype=dtype)
-        self.conv_tp_weights = E3nnMLP(list(radial_sizes) + [self.conv_tp.weight_numel], rng, dtype)
-        self.linear = EquivariantLinear(self.conv_tp.irreps_out, target_irreps, dtype=dtype, seed=rng)
+        self.conv_tp_weights = E3nnMLP(list(radial_sizes) + [self.conv_tp.weight_numel], dtype=dtype, rng=rng)
+        self.linear = EquivariantLinear(self.conv_tp.irreps_out, target_irreps, dtype=dtype, rng=rng)
         if not self.residual:
-            self.skip_tp = ElementLinear(target_irreps, n_elements, target_irreps, dtype=dtype, seed=rng)
+            self.skip_tp = ElementLinear(target_irreps, n_elements, target_irreps, dtype=dtype, rng=rng)
         self.symmetric_contraction = SymmetricContraction(target_irreps, irreps_out, correlation, n_elements,
-                                                          dtype=dtype, seed=rng, basis="mace")
-        self.product_linear = EquivariantLinear(irreps_out, irreps_out, dtype=dtype, seed=rng)
+                                                          basis="mace", dtype=dtype, rng=rng)
+        self.product_linear = EquivariantLinear(irreps_out, irreps_out, dtype=dtype, rng=rng)
         self._avg = _t(avg_num_neighbors, dtype)
 
     def construct(self, h, species, sh, radial, idx_i, idx_j, n_atoms: int):

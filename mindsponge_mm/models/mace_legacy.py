@@ -39,18 +39,18 @@ class MACELayer(nn.Cell):
     """One interaction + product layer; see the module docstring."""
 
     def __init__(self, irreps_in, irreps_out, sh_irreps, a_irreps, correlation, n_elements, n_radial,
-                 radial_hidden, avg_num_neighbors, residual, rng, dtype, ms_dtype):
+                 radial_hidden, avg_num_neighbors, residual, *, dtype: str = "float32", rng):
         super().__init__()
-        self.linear_up = EquivariantLinear(irreps_in, irreps_in, dtype=ms_dtype, seed=rng)
-        self.tp = TensorProductUVU(irreps_in, sh_irreps, a_irreps, dtype=ms_dtype)
-        self.radial = MLP([n_radial, radial_hidden, radial_hidden, radial_hidden, self.tp.weight_numel], rng,
-                          act="silu", dtype=dtype)
-        self.linear_a = EquivariantLinear(self.tp.irreps_out, a_irreps, dtype=ms_dtype, seed=rng)
-        self.product = SymmetricContraction(a_irreps, irreps_out, correlation, n_elements, dtype=ms_dtype, seed=rng)
-        self.linear_out = EquivariantLinear(irreps_out, irreps_out, dtype=ms_dtype, seed=rng)
+        self.linear_up = EquivariantLinear(irreps_in, irreps_in, dtype=dtype, rng=rng)
+        self.tp = TensorProductUVU(irreps_in, sh_irreps, a_irreps, dtype=dtype)
+        self.radial = MLP([n_radial, radial_hidden, radial_hidden, radial_hidden, self.tp.weight_numel],
+                          act="silu", dtype=dtype, rng=rng)
+        self.linear_a = EquivariantLinear(self.tp.irreps_out, a_irreps, dtype=dtype, rng=rng)
+        self.product = SymmetricContraction(a_irreps, irreps_out, correlation, n_elements, dtype=dtype, rng=rng)
+        self.linear_out = EquivariantLinear(irreps_out, irreps_out, dtype=dtype, rng=rng)
         self.residual = residual
         if residual:
-            self.skip = EquivariantLinear(irreps_in, irreps_out, dtype=ms_dtype, seed=rng)
+            self.skip = EquivariantLinear(irreps_in, irreps_out, dtype=dtype, rng=rng)
         self.inv_avg = 1.0 / float(avg_num_neighbors)
 
     def construct(self, h, species, sh, radial_features, idx_i, idx_j, n_atoms: int):
@@ -91,13 +91,13 @@ class LegacyMACE(AtomisticModel):
             version=1, n_channels=n_channels, hidden_l=hidden_l, l_max=l_max, correlation=correlation, n_layers=n_layers,
             n_radial=n_radial, radial_hidden=radial_hidden, envelope_p=envelope_p,
             avg_num_neighbors=float(avg_num_neighbors), readout_hidden=readout_hidden)
-        rng, dt, mdt = self.rng, self.dtype_name, self.ms_float
+        rng, dt = self.rng, self.dtype_name
         scalars = Irreps(f"{n_channels}x0e")
         hidden = _irreps(n_channels, hidden_l)
         sh_irreps = _irreps(1, l_max)
         a_irreps = _irreps(n_channels, l_max)
-        self.embedding = Dense(self.n_elements, n_channels, rng, bias=False, dtype=dt)
-        self.sh = SphericalHarmonics(l_max, normalize=True, dtype=mdt)
+        self.embedding = Dense(self.n_elements, n_channels, bias=False, dtype=dt, rng=rng)
+        self.sh = SphericalHarmonics(l_max, normalize=True, dtype=dt)
         self.radial_basis = BesselBasis(n_radial, cutoff, dtype=dt)
         self.envelope = PolynomialEnvelope(cutoff, envelope_p)
         layers, readouts = [], []
@@ -106,9 +106,9 @@ class LegacyMACE(AtomisticModel):
             last = t == n_layers - 1
             irreps_out = scalars if last else hidden
             layers.append(MACELayer(irreps_in, irreps_out, sh_irreps, a_irreps, correlation, self.n_elements,
-                                    n_radial, radial_hidden, avg_num_neighbors, t > 0, rng, dt, mdt))
-            readouts.append(MLP([n_channels, readout_hidden, 1], rng, act="silu", dtype=dt) if last
-                            else EquivariantLinear(irreps_out, "1x0e", dtype=mdt, seed=rng))
+                                    n_radial, radial_hidden, avg_num_neighbors, t > 0, dtype=dt, rng=rng))
+            readouts.append(MLP([n_channels, readout_hidden, 1], act="silu", dtype=dt, rng=rng) if last
+                            else EquivariantLinear(irreps_out, "1x0e", dtype=dt, rng=rng))
             irreps_in = irreps_out
         self.layers = nn.CellList(layers)
         self.readouts = nn.CellList(readouts)

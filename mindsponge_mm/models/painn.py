@@ -26,12 +26,12 @@ class PaiNNMessage(nn.Cell):
     per-atom factors (φ, and φ_vv v_j) formed on atoms, not on pairs.
     """
 
-    def __init__(self, n: int, rng, dtype: str, pair: PairOps, first: bool = False):
+    def __init__(self, n: int, pair: PairOps, first: bool = False, *, dtype: str = "float32", rng):
         super().__init__()
         self.n = n
         self.pair = pair
         self.first = first  # the first layer sees v = 0: its W_vv v_j term is skipped (same numbers, less work)
-        self.phi = MLP([n, n, 3 * n], rng, act="silu", dtype=dtype)
+        self.phi = MLP([n, n, 3 * n], act="silu", dtype=dtype, rng=rng)
 
     def construct(self, s, v, w_s, w_vv3, w_vs3, unit3, idx_i, idx_j):
         """w_s [P, n], w_vv3 and w_vs3 [P, 3n]: this layer's radial filters (cutoff applied; the
@@ -47,12 +47,12 @@ class PaiNNMessage(nn.Cell):
 class PaiNNUpdate(nn.Cell):
     """Mixes scalars with the norms and inner products of linearly combined vectors."""
 
-    def __init__(self, n: int, rng, dtype: str):
+    def __init__(self, n: int, *, dtype: str = "float32", rng):
         super().__init__()
         self.n = n
-        self.uv = Dense(n, n, rng, bias=False, dtype=dtype)
-        self.vv = Dense(n, n, rng, bias=False, dtype=dtype)
-        self.mix = MLP([2 * n, n, 3 * n], rng, act="silu", dtype=dtype)
+        self.uv = Dense(n, n, bias=False, dtype=dtype, rng=rng)
+        self.vv = Dense(n, n, bias=False, dtype=dtype, rng=rng)
+        self.mix = MLP([2 * n, n, 3 * n], act="silu", dtype=dtype, rng=rng)
 
     def construct(self, s, v):
         n = self.n
@@ -83,18 +83,18 @@ class PaiNN(AtomisticModel):
         self.hyperparameters.update(n_features=n_features, n_interactions=n_interactions, n_rbf=n_rbf)
         rng, dt = self.rng, self.dtype_name
         self.n_features = n_features
-        self.embedding = Dense(self.n_elements, n_features, rng, bias=False, dtype=dt)
+        self.embedding = Dense(self.n_elements, n_features, bias=False, dtype=dt, rng=rng)
         self.rbf = BesselBasis(n_rbf, cutoff, dtype=dt)
         self.fcut = CosineCutoff(cutoff)
         # one radial filter per layer, with the cutoff folded in (see radial_filters)
-        self.filters = nn.CellList([Dense(n_rbf, 3 * n_features, rng, dtype=dt) for _ in range(n_interactions)])
+        self.filters = nn.CellList([Dense(n_rbf, 3 * n_features, dtype=dt, rng=rng) for _ in range(n_interactions)])
         # r̂ [P, 3] @ expand [3, 3n] = r̂ repeated per feature, [r̂_x..r̂_x | r̂_y.. | r̂_z..]
         self.expand = Tensor(np.kron(np.eye(3), np.ones((1, n_features))).astype(dt))
         self.pair = PairOps()
-        self.messages = nn.CellList([PaiNNMessage(n_features, rng, dt, self.pair, first=(t == 0))
+        self.messages = nn.CellList([PaiNNMessage(n_features, self.pair, first=(t == 0), dtype=dt, rng=rng)
                                      for t in range(n_interactions)])
-        self.updates = nn.CellList([PaiNNUpdate(n_features, rng, dt) for _ in range(n_interactions)])
-        self.readout = MLP([n_features, n_features // 2, 1], rng, act="silu", dtype=dt)
+        self.updates = nn.CellList([PaiNNUpdate(n_features, dtype=dt, rng=rng) for _ in range(n_interactions)])
+        self.readout = MLP([n_features, n_features // 2, 1], act="silu", dtype=dt, rng=rng)
 
     def radial_filters(self, rbf, fcut):
         """Per layer t, the filters (rbf W_t + b_t) · fcut as (w_s [P, n], w_vv3 [P, 3n], w_vs3 [P, 3n]).

@@ -11,12 +11,12 @@ from .registry import register
 class SchNetInteraction(nn.Cell):
     """x_i += Dense(ssp(Dense(Σ_j W(d_ij) ⊙ Dense(x_j))))."""
 
-    def __init__(self, n_features: int, n_filters: int, n_rbf: int, rng, dtype: str, pair: PairOps):
+    def __init__(self, n_features: int, n_filters: int, n_rbf: int, pair: PairOps, *, dtype: str = "float32", rng):
         super().__init__()
         self.pair = pair
-        self.in2f = Dense(n_features, n_filters, rng, bias=False, dtype=dtype)
-        self.filter = MLP([n_rbf, n_filters, n_filters], rng, act="ssp", dtype=dtype)
-        self.f2out = MLP([n_filters, n_features, n_features], rng, act="ssp", dtype=dtype)
+        self.in2f = Dense(n_features, n_filters, bias=False, dtype=dtype, rng=rng)
+        self.filter = MLP([n_rbf, n_filters, n_filters], act="ssp", dtype=dtype, rng=rng)
+        self.f2out = MLP([n_filters, n_features, n_features], act="ssp", dtype=dtype, rng=rng)
 
     def construct(self, x, rbf, fcut, idx_i, idx_j):
         w = self.filter(rbf) * ops.expand_dims(fcut, 1)
@@ -42,13 +42,14 @@ class SchNet(AtomisticModel):
         n_filters = n_filters or n_features
         self.hyperparameters.update(n_features=n_features, n_filters=n_filters, n_interactions=n_interactions, n_rbf=n_rbf)
         rng, dt = self.rng, self.dtype_name
-        self.embedding = Dense(self.n_elements, n_features, rng, bias=False, dtype=dt)
+        self.embedding = Dense(self.n_elements, n_features, bias=False, dtype=dt, rng=rng)
         self.rbf = GaussianBasis(n_rbf, cutoff, dtype=dt)
         self.fcut = CosineCutoff(cutoff)
         self.pair = PairOps()
         self.interactions = nn.CellList(
-            [SchNetInteraction(n_features, n_filters, n_rbf, rng, dt, self.pair) for _ in range(n_interactions)])
-        self.readout = MLP([n_features, n_features // 2, 1], rng, act="ssp", dtype=dt)
+            [SchNetInteraction(n_features, n_filters, n_rbf, self.pair, dtype=dt, rng=rng)
+             for _ in range(n_interactions)])
+        self.readout = MLP([n_features, n_features // 2, 1], act="ssp", dtype=dt, rng=rng)
 
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
         d = safe_norm(vectors, pair_mask)

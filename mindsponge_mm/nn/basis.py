@@ -8,6 +8,7 @@ import numpy as np
 from mindspore import nn, ops
 
 from ..errors import ConfigError
+from .dense import check_dtype
 
 
 def _integer_power(x, n: int):
@@ -28,8 +29,9 @@ def _integer_power(x, n: int):
 class GaussianBasis(nn.Cell):
     """exp(-γ (d - μ_k)²), μ_k evenly spaced on [start, cutoff], γ = 1 / (2 Δμ²) (SchNet)."""
 
-    def __init__(self, n: int, cutoff: float, start: float = 0.0, dtype: str = "float32"):
+    def __init__(self, n: int, cutoff: float, start: float = 0.0, *, dtype: str = "float32"):
         super().__init__()
+        dtype = check_dtype(dtype)
         centers = np.linspace(start, cutoff, n)
         width = centers[1] - centers[0] if n > 1 else cutoff
         self.centers = ms.Tensor(centers.astype(dtype))
@@ -43,8 +45,9 @@ class GaussianBasis(nn.Cell):
 class BesselBasis(nn.Cell):
     """sqrt(2 / rc) · sin(k π d / rc) / d, k = 1..n (DimeNet, PaiNN, MACE). Needs d > 0 (use a safe norm)."""
 
-    def __init__(self, n: int, cutoff: float, dtype: str = "float32"):
+    def __init__(self, n: int, cutoff: float, *, dtype: str = "float32"):
         super().__init__()
+        dtype = check_dtype(dtype)
         self.freq = ms.Tensor((np.arange(1, n + 1) * math.pi / cutoff).astype(dtype))
         self.prefactor = math.sqrt(2.0 / cutoff)
 

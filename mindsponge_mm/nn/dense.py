@@ -69,7 +69,29 @@ def activation(name):
     return _ACTIVATIONS[name]
 
 
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype) -> str:
+    """``dtype`` of a layer constructor: the string ``"float32"`` or ``"float64"`` (the convention of
+    every layer in ``nn`` and ``so3``; DEVELOPING.md, "Conventions"). Returns it; anything else is a
+    ValueError."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64' (a str), got {dtype!r}")
+    return dtype
+
+
+def check_rng(rng) -> np.random.Generator:
+    """``rng`` of a layer constructor: the ``numpy.random.Generator`` its initial weights are drawn
+    from (shared by all layers of a model, in construction order). Returns it; anything else is a
+    TypeError."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), got {rng!r}")
+    return rng
+
+
 def ms_dtype(dtype: str):
+    """The MindSpore dtype of ``"float32"`` or ``"float64"``."""
     return ms.float64 if str(dtype) == "float64" else ms.float32
 
 
@@ -77,12 +99,14 @@ class Dense(nn.Cell):
     """y = act(x W + b), x [..., n_in] -> y [..., n_out].
 
     Weights are drawn from ``rng`` (a ``numpy.random.Generator``) with Glorot-uniform
-    scaling, so every rank that uses the same seed starts from the same numbers.
+    scaling, so every rank that uses the same seed starts from the same numbers. ``dtype``:
+    ``"float32"`` or ``"float64"``.
     """
 
-    def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, bias: bool = True, act=None,
-                 dtype: str = "float32", zero_init: bool = False):
+    def __init__(self, n_in: int, n_out: int, *, bias: bool = True, act=None, zero_init: bool = False,
+                 dtype: str = "float32", rng: np.random.Generator):
         super().__init__()
+        dtype, rng = check_dtype(dtype), check_rng(rng)
         limit = math.sqrt(6.0 / (n_in + n_out))
         w = np.zeros((n_in, n_out)) if zero_init else rng.uniform(-limit, limit, (n_in, n_out))
         self.weight = Parameter(ms.Tensor(w.astype(dtype)), name="weight")
@@ -99,16 +123,17 @@ class Dense(nn.Cell):
 
 
 class MLP(nn.Cell):
-    """Dense layers ``sizes[0] -> sizes[1] -> ...`` with ``act`` between them (none after the last)."""
+    """Dense layers ``sizes[0] -> sizes[1] -> ...`` with ``act`` between them (none after the last);
+    weights drawn from ``rng`` layer by layer."""
 
-    def __init__(self, sizes: Sequence[int], rng: np.random.Generator, act="silu", dtype: str = "float32",
-                 last_bias: bool = True, zero_last: bool = False):
+    def __init__(self, sizes: Sequence[int], *, act="silu", last_bias: bool = True, zero_last: bool = False,
+                 dtype: str = "float32", rng: np.random.Generator):
         super().__init__()
         layers = []
         for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = k == len(sizes) - 2
-            layers.append(Dense(a, b, rng, bias=(last_bias if last else True), act=None if last else act,
-                                dtype=dtype, zero_init=zero_last and last))
+            layers.append(Dense(a, b, bias=(last_bias if last else True), act=None if last else act,
+                                zero_init=zero_last and last, dtype=dtype, rng=rng))
         self.layers = nn.CellList(layers)
 
     def construct(self, x):

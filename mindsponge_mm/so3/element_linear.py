@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 
-import mindspore as ms
 import numpy as np
 from mindspore import Parameter, nn, ops
 
 from ..nn.dense import matmul
-from ._common import _const, _flatten_leading, _rng
+from ._common import _const, _flatten_leading, check_dtype, check_rng
 from .irreps import Irreps
 
 __all__ = ["ElementLinear"]
@@ -31,8 +30,8 @@ class ElementLinear(nn.Cell):
     Args:
         irreps_in, irreps_out: Irreps (or strings).
         n_elements: number of elements (rows of the one-hot).
-        dtype: ``ms.float32`` or ``ms.float64``.
-        seed: int or numpy Generator; weights ``N(0, 1)`` as e3nn.
+        dtype: ``"float32"`` or ``"float64"``.
+        rng: numpy Generator the weights are drawn from (``N(0, 1)`` as e3nn).
         mode: ``"onehot"`` (the features times the one-hot, then one matmul per block: cheap for few
             elements), ``"gather"`` (each atom's weight matrix gathered, then a batched matmul: cheap
             for many elements) or ``None`` (chosen from the sizes).
@@ -45,8 +44,10 @@ class ElementLinear(nn.Cell):
     that no input reaches are zero.
     """
 
-    def __init__(self, irreps_in, n_elements: int, irreps_out, dtype=ms.float32, seed=0, mode=None):
+    def __init__(self, irreps_in, n_elements: int, irreps_out, *, mode=None, dtype: str = "float32",
+                 rng: np.random.Generator):
         super().__init__()
+        dtype, rng = check_dtype(dtype), check_rng(rng)
         self.irreps_in = Irreps(irreps_in)
         self.irreps_out = Irreps(irreps_out)
         self.n_elements = int(n_elements)
@@ -57,7 +58,7 @@ class ElementLinear(nn.Cell):
         n_el = self.n_elements
         sizes = [ins[i].mul * n_el * outs[j].mul for i, j in self.instructions]
         self.weight_numel = int(sum(sizes))
-        self.weight = Parameter(_const(_rng(seed).standard_normal(max(self.weight_numel, 1)), dtype), name="weight")
+        self.weight = Parameter(_const(rng.standard_normal(max(self.weight_numel, 1)), dtype), name="weight")
         fan = {j: sum(ins[i].mul * n_el for i, jj in self.instructions if jj == j) for j in range(len(outs))}
         if mode is None:
             widest = max([b.mul for b in outs] or [1])

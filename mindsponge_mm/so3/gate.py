@@ -4,12 +4,11 @@ from __future__ import annotations
 import functools
 import math
 
-import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
 from ..nn.dense import matmul
-from ._common import _const, _flatten_leading
+from ._common import _const, _flatten_leading, check_dtype
 from .irreps import Irreps
 
 __all__ = ["Gate", "ACTIVATIONS", "normalize2mom_constant"]
@@ -97,7 +96,7 @@ class Gate(nn.Cell):
         act_gates: activation for the gates (default ``"sigmoid"``), or one per entry.
         irreps_gated: entries multiplied copy-wise by their gate.
         normalize2mom: rescale each activation so that ``E[f(z)²] = 1`` for ``z ~ N(0,1)`` (as e3nn).
-        dtype: ``ms.float32`` or ``ms.float64``.
+        dtype: ``"float32"`` or ``"float64"``.
 
     ``construct(x [..., scalars.dim + gates.dim + gated.dim]) -> [..., irreps_out.dim]`` with
     ``irreps_out = irreps_scalars' + irreps_gated'``. Parities follow e3nn: an odd scalar stays
@@ -113,9 +112,11 @@ class Gate(nn.Cell):
         act_gates="sigmoid",
         irreps_gated="",
         normalize2mom: bool = True,
-        dtype=ms.float32,
+        *,
+        dtype: str = "float32",
     ):
         super().__init__()
+        dtype = check_dtype(dtype)
         self.irreps_scalars = Irreps(irreps_scalars)
         self.irreps_gates = Irreps(irreps_gates)
         self.irreps_gated = Irreps(irreps_gated)

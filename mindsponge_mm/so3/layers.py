@@ -8,12 +8,12 @@ an entry ``mul x (l, p)`` occupies ``mul·(2l+1)`` consecutive components, copy 
 
 Every cell is built from matmul / batched matmul / gather / reshape / transpose / concat /
 elementwise ops only (no einsum), works in ``ms.jit`` graph mode, and is differentiable to second
-order (forces, then the force loss w.r.t. weights). ``dtype`` (``ms.float32`` or ``ms.float64``)
+order (forces, then the force loss w.r.t. weights). ``dtype`` (``"float32"`` or ``"float64"``)
 is chosen at construction; inputs must have that dtype. Constants are stored in ``dtype`` —
 note that MindSpore rounds a Python ``float`` multiplier to float32, so every scale factor here is
 folded into a constant Tensor instead.
 
-Initialisation takes ``seed`` (an int, or a numpy ``Generator``): same seed, same weights.
+Initialisation draws from ``rng`` (a ``numpy.random.Generator``, keyword): same seed, same weights.
 """
 from __future__ import annotations
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import math
 
-import mindspore as ms
 import numpy as np
 from mindspore import Parameter, nn, ops
 
 from ..nn.dense import matmul
-from ._common import _const, _flatten_leading, _rng
+from ._common import _const, _flatten_leading, check_dtype, check_rng
 from .irreps import Irrep, Irreps
 
 __all__ = ["EquivariantLinear"]
@@ -26,15 +25,17 @@ class EquivariantLinear(nn.Cell):
     Args:
         irreps_in, irreps_out: Irreps (or strings).
         biases: add a learnable bias (initialised to 0) to every ``0e`` output.
-        dtype: ``ms.float32`` or ``ms.float64``.
-        seed: int or numpy Generator for the initial weights.
+        dtype: ``"float32"`` or ``"float64"``.
+        rng: numpy Generator the initial weights are drawn from.
 
     ``construct(x [..., irreps_in.dim]) -> [..., irreps_out.dim]``. Output entries that no input
     can reach are zero.
     """
 
-    def __init__(self, irreps_in, irreps_out, biases: bool = False, dtype=ms.float32, seed=0):
+    def __init__(self, irreps_in, irreps_out, biases: bool = False, *, dtype: str = "float32",
+                 rng: np.random.Generator):
         super().__init__()
+        dtype, rng = check_dtype(dtype), check_rng(rng)
         self.irreps_in = Irreps(irreps_in)
         self.irreps_out = Irreps(irreps_out)
         self.dtype = dtype
@@ -49,7 +50,7 @@ class EquivariantLinear(nn.Cell):
         scale = np.concatenate(
             [np.full(s, 1.0 / math.sqrt(fan_in[j])) for s, (_, j) in zip(sizes, self.instructions)] or [np.zeros(0)]
         )
-        w0 = _rng(seed).standard_normal(self.weight_numel)
+        w0 = rng.standard_normal(self.weight_numel)
         self.weight = Parameter(_const(w0, dtype), name="weight")
         self._scale = _const(scale, dtype)
 

@@ -23,11 +23,10 @@ from __future__ import annotations
 import functools
 import math
 
-import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from ..nn.dense import matmul
+from ..nn.dense import check_dtype, matmul, ms_dtype
 from .irreps import Irreps
 from .wigner import wigner_3j
 
@@ -120,11 +119,12 @@ def spherical_harmonics(l_max: int, vectors: Tensor, normalize: bool = True) -> 
 class SphericalHarmonics(nn.Cell):
     """Cell form of :func:`spherical_harmonics`: ``construct(vectors [..., 3]) -> [..., (l_max+1)²]``.
 
-    The recursion matrices are stored as constant Tensors of ``dtype`` (float32 or float64).
+    The recursion matrices are stored as constant Tensors of ``dtype`` (``"float32"`` or ``"float64"``).
     """
 
-    def __init__(self, l_max: int, normalize: bool = True, dtype=ms.float32):
+    def __init__(self, l_max: int, normalize: bool = True, *, dtype: str = "float32"):
         super().__init__()
+        dtype = ms_dtype(check_dtype(dtype))
         self.l_max = int(l_max)
         self.normalize = bool(normalize)
         self.dim = sh_dim(self.l_max)

@@ -10,7 +10,7 @@ import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
 from ..nn.dense import matmul
-from ._common import _const, _rng
+from ._common import _const, check_dtype, check_rng
 from .irreps import Irreps
 from .wigner import wigner_3j
 
@@ -218,8 +218,8 @@ class SymmetricContraction(nn.Cell):
         irreps_out: e.g. ``"32x0e+32x1o"`` — multiplicities C.
         correlation: body order ν_max (1..3 typical; any int works, cost grows as D^ν/ν!).
         n_elements: rows of the weight tables.
-        dtype: ``ms.float32`` or ``ms.float64``.
-        seed: int or numpy Generator.
+        dtype: ``"float32"`` or ``"float64"``.
+        rng: numpy Generator the weight tables are drawn from.
         mode: ``"monomial"`` (default): form the symmetric monomials ``x_i1···x_iν`` (i1≤…≤iν) by
             gathers and products, contract them with ``U_ν`` (folded to the multiset index) in
             one matmul per ν, then apply the gathered weights; ``"successive"``: MACE's scheme —
@@ -243,12 +243,14 @@ class SymmetricContraction(nn.Cell):
         irreps_out,
         correlation: int,
         n_elements: int,
-        dtype=ms.float32,
-        seed=0,
+        *,
         mode: str = "monomial",
         basis: str = "orthonormal",
+        dtype: str = "float32",
+        rng: np.random.Generator,
     ):
         super().__init__()
+        dtype, rng = check_dtype(dtype), check_rng(rng)
         self.irreps_in = Irreps(irreps_in)
         self.irreps_out = Irreps(irreps_out)
         muls = {e.mul for e in self.irreps_in} | {e.mul for e in self.irreps_out}
@@ -269,7 +271,6 @@ class SymmetricContraction(nn.Cell):
         self.mode = mode
         self.dtype = dtype
         self.d = sum(e.ir.dim for e in self.irreps_in)
-        rng = _rng(seed)
         c, d = self.channels, self.d
 
         # U_ν for every output entry (numpy, host side)

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import math
 
-import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
 from ..nn.dense import matmul
-from ._common import _const, _flatten_leading
+from ._common import _const, _flatten_leading, check_dtype
 from .irreps import Irreps
 from .wigner import wigner_3j
 
@@ -45,10 +44,12 @@ class TensorProductUVU(nn.Cell):
         irreps_node,
         irreps_edge_sh,
         irreps_out_allowed,
-        dtype=ms.float32,
+        *,
         irrep_normalization: str = "component",
+        dtype: str = "float32",
     ):
         super().__init__()
+        dtype = check_dtype(dtype)
         self.irreps_node = Irreps(irreps_node)
         self.irreps_edge_sh = Irreps(irreps_edge_sh)
         allowed = {e.ir for e in Irreps(irreps_out_allowed)}
