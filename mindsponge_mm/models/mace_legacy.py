@@ -101,15 +101,14 @@ class LegacyMACE(AtomisticModel):
         self.radial_basis = BesselBasis(n_radial, cutoff, dtype=dt)
         self.envelope = PolynomialEnvelope(cutoff, envelope_p)
         layers, readouts = [], []
-        irreps_in = scalars
         for t in range(n_layers):
             last = t == n_layers - 1
+            irreps_in = scalars if t == 0 else hidden
             irreps_out = scalars if last else hidden
             layers.append(MACELayer(irreps_in, irreps_out, sh_irreps, a_irreps, correlation, self.n_elements,
                                     n_radial, radial_hidden, avg_num_neighbors, t > 0, dtype=dt, rng=rng))
             readouts.append(MLP([n_channels, readout_hidden, 1], act="silu", dtype=dt, rng=rng) if last
                             else EquivariantLinear(irreps_out, "1x0e", dtype=dt, rng=rng))
-            irreps_in = irreps_out
         self.layers = nn.CellList(layers)
         self.readouts = nn.CellList(readouts)
 

@@ -14,23 +14,16 @@ note that MindSpore rounds a Python ``float`` multiplier to float32, so every sc
 folded into a constant Tensor instead.
 
 Initialisation draws from ``rng`` (a ``numpy.random.Generator``, keyword): same seed, same weights.
+
+The layers live in one module each; this module keeps the old import path working (the names
+imported below are its public names).
 """
-from __future__ import annotations
-
-# The layers live in one module each; this module keeps the old import path working.
-from .gate import ACTIVATIONS, Gate, normalize2mom_constant
-from .linear import EquivariantLinear
-from .symmetric_contraction import SymmetricContraction, from_channels, symmetric_coupling_basis, to_channels
-from .tensor_product import TensorProductUVU
-
-__all__ = [
-    "EquivariantLinear",
-    "TensorProductUVU",
-    "Gate",
-    "SymmetricContraction",
-    "symmetric_coupling_basis",
-    "to_channels",
-    "from_channels",
-    "ACTIVATIONS",
-    "normalize2mom_constant",
-]
+from .gate import ACTIVATIONS, Gate, normalize2mom_constant  # noqa: F401
+from .linear import EquivariantLinear  # noqa: F401
+from .symmetric_contraction import (  # noqa: F401
+    SymmetricContraction,
+    from_channels,
+    symmetric_coupling_basis,
+    to_channels,
+)
+from .tensor_product import TensorProductUVU  # noqa: F401

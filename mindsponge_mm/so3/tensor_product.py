@@ -131,6 +131,21 @@ class TensorProductUVU(nn.Cell):
         order = sorted(range(len(paths)), key=lambda k: k)
         self._groups_contiguous = [k for g in self._groups for k in (it[0] for it in g[6])] == order
 
+    def _group_products(self, x1, x2):
+        """For each node entry group g (one entry of ``x1``, all its paths), the products
+        ``Σ_ij C_ijk x1[e, u, i] x2[e, j]`` of all its paths side by side: a list of ``[E, u, S_g]``."""
+        e = x1.shape[0]
+        y = matmul(x2, self._K)  # [E, Σ d1*S_g]
+        # ops.split rather than slices throughout: on MindSpore's CPU backend the gradient of a
+        # slice is a full-size zero tensor per slice, which multiplies memory in the double backward
+        x1_parts = ops.split(x1, self._x1_sections, 1)
+        y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
+        zs = []
+        for g, (_, _, u, d1, _, sg, _) in enumerate(self._groups):
+            yg = ops.reshape(y_parts[g], (e, d1, sg))
+            zs.append(ops.bmm(ops.reshape(x1_parts[self._group_entries[g]], (e, u, d1)), yg))
+        return zs
+
     def scatter_nodes(self, x1, x2, weights, index, n_nodes: int):
         """``Σ_{e: index[e] = n} construct(x1, x2, weights)[e]`` -> ``[n_nodes, irreps_out.dim]``.
 
@@ -142,14 +157,11 @@ class TensorProductUVU(nn.Cell):
         if not self._groups_contiguous:
             return ops.unsorted_segment_sum(self.construct(x1, x2, weights), index, n_nodes)
         e = x1.shape[0]
-        y = matmul(x2, self._K)
-        x1_parts = ops.split(x1, self._x1_sections, 1)
-        y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
+        zs = self._group_products(x1, x2)
         w_groups = ops.split(weights, self._w_group_sections, 1)
         node_parts = []
-        for g, (_, _, u, d1, _, sg, items) in enumerate(self._groups):
-            yg = ops.reshape(y_parts[g], (e, d1, sg))
-            z = ops.bmm(ops.reshape(x1_parts[self._group_entries[g]], (e, u, d1)), yg)  # [E, u, S_g]
+        for g, (_, _, u, _, _, sg, items) in enumerate(self._groups):
+            z = zs[g]  # [E, u, S_g]
             wg = ops.transpose(ops.reshape(w_groups[g], (e, len(items), u)), (0, 2, 1))  # [E, u, n_g]
             w_exp = ops.reshape(matmul(ops.reshape(wg, (e * u, len(items))), self._w_expand[g]), (e, u, sg))
             summed = ops.unsorted_segment_sum(ops.reshape(z * w_exp, (e, u * sg)), index, n_nodes)
@@ -166,17 +178,11 @@ class TensorProductUVU(nn.Cell):
         x2, _ = _flatten_leading(x2, self.irreps_edge_sh.dim)
         w, _ = _flatten_leading(weights, self.weight_numel)
         e = x1.shape[0]
-        y = matmul(x2, self._K)  # [E, Σ d1*S_g]
-        # ops.split rather than slices throughout: on MindSpore's CPU backend the gradient of a
-        # slice is a full-size zero tensor per slice, which multiplies memory in the double backward
-        x1_parts = ops.split(x1, self._x1_sections, 1)
-        y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
         w_parts = ops.split(w, self._path_sections, 1)
+        products = self._group_products(x1, x2)
         zs = []
-        for g, (_, _, u, d1, _, sg, items) in enumerate(self._groups):
-            yg = ops.reshape(y_parts[g], (e, d1, sg))
-            z = ops.bmm(ops.reshape(x1_parts[self._group_entries[g]], (e, u, d1)), yg)  # [E, u, S_g]
-            zs.append(ops.split(z, [item[2] for item in items], 2))
+        for g, (_, _, _, _, _, _, items) in enumerate(self._groups):
+            zs.append(ops.split(products[g], [item[2] for item in items], 2))
         blocks = []
         for j in range(self._n_out):
             g, t = self._out_src[j]
