@@ -63,7 +63,7 @@ def build_potential(config: dict, ds, stats, log: Log = print):
 
     With ``training.init_from`` the model is the checkpoint's instead (see :func:`load_initial`).
     """
-    from .models import Potential, build
+    from .models import MODELS, Potential, build
     from .models.base import parse_elements
 
     if config["training"]["init_from"]:
@@ -81,9 +81,12 @@ def build_potential(config: dict, ds, stats, log: Log = print):
                           f"list would miss pairs; raise data.cutoff")
     spec.setdefault("dtype", config["data"]["dtype"])
     spec.setdefault("seed", config["run"]["seed"])
-    if name == "mace" and "avg_num_neighbors" not in spec:
-        spec["avg_num_neighbors"] = average_neighbors(ds, cutoff)
-        log(f"model     avg_num_neighbors = {spec['avg_num_neighbors']:.2f} (from the first 100 frames)")
+    cls = MODELS.get(name)
+    if cls is not None:  # an unknown name is build's one-line error
+        for key, value in cls.defaults_from_data(ds, cutoff, spec).items():
+            spec[key] = value
+            log(f"model     {key} = {value:.2f} (from the training data)" if isinstance(value, float)
+                else f"model     {key} = {value!r} (from the training data)")
     model = build(name, elements=elements, cutoff=cutoff, **spec)
     if stats is not None:
         model.set_energy_offsets(stats.atomrefs, scale=stats.force_rms or stats.std_energy_per_atom or 1.0,
@@ -176,16 +179,6 @@ def refit_e0(potential, loader, log: Log = print) -> dict:
     text = ", ".join(f"{chemical_symbols[z]} {refs[z]:.4f}" for k, z in enumerate(model.elements) if present[k])
     log(f"refit E0  {text} eV  (least squares of the loaded model's residuals over the training split)")
     return refs
-
-
-def average_neighbors(ds, cutoff: float, n_frames: int = 100) -> float:
-    from .neighbors import batch_neighbor_list
-
-    idx = np.arange(min(n_frames, len(ds)))
-    frames = ds.frames(idx)
-    i, _, _, _ = batch_neighbor_list([f["positions"] for f in frames], [f["cell"] for f in frames],
-                                     [f["pbc"] for f in frames], cutoff)
-    return float(len(i) / max(int(ds.n_atoms[idx].sum()), 1))
 
 
 def _setup_device(config: dict) -> None:
