@@ -1,13 +1,16 @@
-"""The seams between jobs and what they drive: models' data-dependent defaults."""
+"""The seams between jobs and what they drive: models' data-dependent defaults and one function that
+loads any potential."""
 import ast
 from pathlib import Path
 
 import pytest
 
 from mindsponge_mm.data import AtomsDataset, average_neighbors
-from mindsponge_mm.models import MODELS, AtomisticModel
+from mindsponge_mm.errors import ConfigError, UserError
+from mindsponge_mm.models import MODELS, AtomisticModel, Potential, build, load_potential
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mindsponge_mm"
+TINY = {"n_features": 8, "n_interactions": 1, "n_rbf": 8}
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +42,25 @@ def test_no_job_tests_a_model_name():
                 if any(isinstance(o, ast.Constant) and o.value in names for o in operands):
                     hits.append(f"{path.name}:{node.lineno}")
     assert not hits, hits
+
+
+# ----------------------------------------------------------------------------- loading potentials
+def test_load_potential_takes_paths_mappings_sums_and_potentials(tmp_path):
+    path = tmp_path / "schnet.safetensors"
+    Potential(build("schnet", elements=["H", "C", "O"], cutoff=4.0, **TINY)).save(path)
+    assert load_potential(path).dtype_name == "float32"
+    assert load_potential(str(path), dtype="float64").dtype_name == "float64"
+    lj = {"type": "lennard_jones", "epsilon": 0.0104, "sigma": 3.4, "cutoff": 6.0}
+    assert load_potential(lj).dtype_name == "float32"
+    assert load_potential(lj, dtype="float64").dtype_name == "float64"
+    both = load_potential({"type": "sum", "terms": [lj, {"type": "checkpoint", "path": str(path)}]},
+                          dtype="float64")
+    assert both.dtype_name == "float64" and both.cutoff == 6.0
+    ready = load_potential(lj)
+    assert load_potential(ready) is ready
+    with pytest.raises(UserError, match="checkpoint not found"):
+        load_potential(tmp_path / "missing.safetensors")
+    with pytest.raises(ConfigError, match="unknown potential type"):
+        load_potential({"type": "lenard_jones"})
+    with pytest.raises(UserError, match="not a potential"):
+        load_potential(42)

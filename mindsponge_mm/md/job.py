@@ -105,18 +105,15 @@ def load_system(md: dict, seed: int = 0):
 
 
 def load_potential(spec, source: str = "config"):
-    """A potential Cell from a checkpoint path or a classical mapping with ``type``.
+    """A potential Cell from a checkpoint path or a classical mapping with ``type``
+    (:func:`mindsponge_mm.models.load_potential`).
 
     Errors name ``source`` (the config file) and the key path ``md.potential``.
     """
+    from ..models import load_potential as load
+
     try:
-        from ..models import Potential  # also registers the classical "type: checkpoint" entry
-        from ..potentials import from_config
-
-        if isinstance(spec, str):
-            return Potential.load(spec)
-
-        return from_config(spec)
+        return load(spec)
     except UserError as err:
         raise type(err)(f"{source}: md.potential: {err}") from None
 
