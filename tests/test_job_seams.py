@@ -1,11 +1,12 @@
-"""The seams between jobs and what they drive: models' data-dependent defaults and one function that
-loads any potential."""
+"""The seams between jobs and what they drive: models' data-dependent defaults, one function that
+loads any potential, and the loader's data-parallel shards."""
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from mindsponge_mm.data import AtomsDataset, average_neighbors
+from mindsponge_mm.data import AtomsDataset, AtomsLoader, average_neighbors
 from mindsponge_mm.errors import ConfigError, UserError
 from mindsponge_mm.models import MODELS, AtomisticModel, Potential, build, load_potential
 
@@ -64,3 +65,28 @@ def test_load_potential_takes_paths_mappings_sums_and_potentials(tmp_path):
         load_potential({"type": "lenard_jones"})
     with pytest.raises(UserError, match="not a potential"):
         load_potential(42)
+
+
+# ----------------------------------------------------------------------------- data-parallel shards
+def test_loader_shards_split_each_batch_and_count_the_whole_batch(ethanol):
+    def loader():
+        return AtomsLoader(ethanol, 4, 4.0, shuffle=True, seed=3, indices=np.arange(10))
+
+    shards = [loader().shard(r, 2) for r in range(2)]  # one loader per rank, as in training
+    assert len(shards[0]) == len(loader()) == 3
+    whole = loader().shard(0, 1)
+    for shard in (*shards, whole):
+        shard.set_epoch(1)
+        list(shard)  # epoch 1, so the next iteration is epoch 2
+    whole, parts = list(whole), [list(s) for s in shards]
+    assert whole[0].batch.frame_index[:4].tolist() == loader().order(2)[:4].tolist()  # iteration follows epochs
+    for k, (full, totals) in enumerate(whole):
+        frames = full.frame_index[full.frame_index >= 0]
+        assert totals == (len(frames), 9 * len(frames), 0)
+        for r in range(2):
+            local, local_totals = parts[r][k]
+            assert local_totals == totals
+            assert local.structure_mask.shape[0] == 3  # batch_size // 2 structures + 1 padding
+            np.testing.assert_array_equal(local.frame_index[local.frame_index >= 0], frames[r::2])
+    with pytest.raises(UserError, match="must be a multiple of the 3 data-parallel ranks"):
+        loader().shard(0, 3)

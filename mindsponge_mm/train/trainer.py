@@ -8,8 +8,8 @@ learning rate of every step), ``learning_curve.png`` and ``train.log``. Every fi
 written atomically, so a run killed at any moment resumes from its last completed epoch.
 
 Data parallel: with ``world_size > 1`` each global batch of ``batch_size`` structures is
-split across ranks (rank r takes structures r, r + N, ...); the loss of every rank is
-normalised by the counts of the combined batch and the gradients are summed, so the
+split across ranks (rank r takes structures r, r + N, ...; ``AtomsLoader.shard``); the loss of
+every rank is normalised by the counts of the combined batch and the gradients are summed, so the
 update equals the single-process update on the combined batch. Every rank validates on
 the whole validation set (identical results keep the schedules in step); rank 0 writes.
 """
@@ -91,9 +91,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.rank, self.world = int(rank), int(world_size)
         self._print, self.progress = log, progress and rank == 0
-        if train_loader.batch_size % self.world:
-            raise UserError(f"data.batch_size = {train_loader.batch_size} must be a multiple of the "
-                            f"{self.world} data-parallel ranks")
+        self.train_shard = train_loader.shard(self.rank, self.world)  # this rank's part of every batch
         loss_cfg = settings["loss"]
         self.weight_schedule = WeightSchedule(loss_cfg["energy_weight"], loss_cfg["forces_weight"],
                                               loss_cfg["stress_weight"], loss_cfg["schedule"])
@@ -141,24 +139,6 @@ class Trainer:
         if value != self._lr_now:
             self.optimizer.learning_rate.copy_(ms.Tensor(np.float32(value)))
             self._lr_now = value
-
-    def global_batches(self, epoch: int):
-        """(local batch, norms of the combined batch) for every step of ``epoch``."""
-        loader = self.train_loader
-        order = loader.order(epoch)
-        ds = loader.dataset
-        has_stress = "stress" in ds.properties
-        periodic = None
-        for start in range(0, len(order), loader.batch_size):
-            chunk = order[start:start + loader.batch_size]
-            local = chunk[self.rank::self.world]
-            n_stress = 0
-            if has_stress:
-                if periodic is None:
-                    periodic = np.array([bool(np.any(ds[i]["pbc"])) for i in range(len(ds))])
-                n_stress = int(periodic[chunk].sum())
-            norms = (len(chunk), int(ds.n_atoms[chunk].sum()), n_stress)
-            yield loader.collate(local, n_structures=loader.batch_size // self.world), norms
 
     # ------------------------------------------------------------------ state
     def save_checkpoint(self, path: Path, best: bool = False) -> None:
@@ -247,7 +227,7 @@ class Trainer:
 
     def fit(self) -> dict:
         epochs = self.s["epochs"]
-        n_steps = -(-len(self.train_loader.indices) // self.train_loader.batch_size)
+        n_steps = len(self.train_shard)
         ckpt_dir = self.out_dir / "checkpoints"
         patience = self.s["early_stopping_patience"]
         start = self.state["epoch"]
@@ -269,7 +249,8 @@ class Trainer:
                 bar = tqdm(total=n_steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True,
                            disable=None)
             step_rows = []
-            for step, (batch, norms) in enumerate(self.global_batches(epoch)):
+            self.train_shard.set_epoch(epoch)
+            for step, (batch, norms) in enumerate(self.train_shard):
                 check_interrupt()  # Ctrl-C that landed where its KeyboardInterrupt was dropped
                 lr = self.lr_schedule.value(epoch, step, n_steps)
                 self._set_lr(lr)
