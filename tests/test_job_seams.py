@@ -1,5 +1,5 @@
-"""The seams between jobs and what they drive: models' data-dependent defaults, one function that
-loads any potential, and the loader's data-parallel shards."""
+"""The seams between jobs and what they drive: models' data-dependent defaults, the run directory's
+files, one function that loads any potential, and the loader's data-parallel shards."""
 import ast
 from pathlib import Path
 
@@ -8,6 +8,7 @@ import pytest
 
 from mindsponge_mm.data import AtomsDataset, AtomsLoader, average_neighbors
 from mindsponge_mm.errors import ConfigError, UserError
+from mindsponge_mm.io_utils import RunDirectory, run_directory
 from mindsponge_mm.models import MODELS, AtomisticModel, Potential, build, load_potential
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mindsponge_mm"
@@ -43,6 +44,42 @@ def test_no_job_tests_a_model_name():
                 if any(isinstance(o, ast.Constant) and o.value in names for o in operands):
                     hits.append(f"{path.name}:{node.lineno}")
     assert not hits, hits
+
+
+# ----------------------------------------------------------------------------- run directory
+def test_run_directory_names_every_file(tmp_path):
+    run = RunDirectory(tmp_path)
+    expected = {
+        "config": "config.yaml", "lock": ".lock", "split": "split.npz", "statistics": "statistics.json",
+        "last_checkpoint": "checkpoints/last.safetensors", "best_checkpoint": "checkpoints/best.safetensors",
+        "metrics": "metrics.csv", "steps": "steps.csv", "learning_curve": "learning_curve.png",
+        "train_log": "train.log", "training_state": "training_state.json", "evaluation": "evaluation.json",
+        "parity_energy": "parity_energy.png", "parity_forces": "parity_forces.png",
+        "export_mindir": "export/potential.mindir", "trajectory": "trajectory.h5",
+        "md_checkpoint": "md_checkpoint.npz", "trajectory_plot": "trajectory.png",
+    }
+    for name, rel in expected.items():
+        assert getattr(run, name) == tmp_path / rel, name
+    md = RunDirectory(tmp_path, trajectory="nve/traj.h5", md_checkpoint="nve/restart.npz")
+    assert md.trajectory_plot == tmp_path / "traj.png"  # beside the run, named after the trajectory
+    assert md.md_outputs == (tmp_path / "nve" / "traj.h5", tmp_path / "nve" / "restart.npz")
+    assert Path(run) == tmp_path and RunDirectory(run).root == tmp_path
+
+
+def test_run_directory_context_yields_the_files_and_removes_a_failed_fresh_start(tmp_path):
+    out = tmp_path / "run"
+    with run_directory(out, RunDirectory(out).training_outputs) as run:
+        assert isinstance(run, RunDirectory) and run.root == out and run.lock.exists()
+    with pytest.raises(RuntimeError):
+        with run_directory(out / "fresh", ()) as run:
+            run.config.write_text("x")
+            raise RuntimeError
+    assert not (out / "fresh").exists()
+    with pytest.raises(RuntimeError):
+        with run_directory(out / "kept", ("split.npz",)) as run:
+            run.split.write_text("x")
+            raise RuntimeError
+    assert (out / "kept" / "split.npz").exists()
 
 
 # ----------------------------------------------------------------------------- loading potentials
