@@ -39,16 +39,15 @@ def cmd_run(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from pathlib import Path
-
     from .config import load_config
     from .errors import ConfigError
+    from .io_utils import RunDirectory
     from .job_schema import JOB_SCHEMA
     from .jobs import train
 
     path = args.config
     if path is None and args.resume is not None:
-        path = Path(args.resume) / "config.yaml"  # the resolved config the run was started with
+        path = RunDirectory(args.resume).config  # the resolved config the run was started with
         if not path.exists():
             raise ConfigError(f"{args.resume}: not a run directory (no config.yaml); pass the run.output folder")
     if path is None:
@@ -69,11 +68,10 @@ def cmd_export(args) -> None:
 
 
 def cmd_md(args) -> None:
-    from pathlib import Path
-
     from .config import load_config, load_yaml
     from .job_schema import JOB_SCHEMA, MD_JOB_SCHEMA
     from .errors import ConfigError
+    from .io_utils import RunDirectory
     from .jobs import md
 
     raw = load_yaml(args.config)
@@ -83,7 +81,7 @@ def cmd_md(args) -> None:
     if config.get("md") is None:
         raise ConfigError(f"{args.config}: no md section; see configs/md_lj.yaml for an example")
     trains = config.get("model") or (config.get("training") or {}).get("init_from")
-    trained = Path(config["run"]["output"]) / "checkpoints" / "best.safetensors" if trains else None
+    trained = RunDirectory(config["run"]["output"]).best_checkpoint if trains else None
     existing = "restart" if args.restart else "overwrite" if args.overwrite else "refuse"
     md(config, trained=trained, existing=existing, source=str(args.config))
 

@@ -4,7 +4,9 @@
   temporary files of a writer that was killed are removed by the next write of the same target.
 * :func:`ensure_writable_dir`: an output folder that cannot be created or written is a one-line
   :class:`~mindsponge_mm.errors.UserError` before any work starts.
-* :class:`RunLock`: one process at a time writes a run directory.
+* :class:`RunDirectory`: the name of every file of a run directory, in one place;
+* :class:`RunLock`: one process at a time writes a run directory;
+* :func:`run_directory`: hold a run directory for one job (lock, tidy-up after a failed start).
 """
 from __future__ import annotations
 
@@ -112,13 +114,134 @@ def ensure_writable_dir(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+class RunDirectory:
+    """Every file of a run directory (``run.output``), one property (a :class:`~pathlib.Path`) each.
+
+    Training writes ``config.yaml`` (the resolved config), ``split.npz``, ``statistics.json``,
+    ``checkpoints/last.safetensors`` (everything needed to resume), ``checkpoints/best.safetensors``,
+    ``metrics.csv``, ``steps.csv``, ``learning_curve.png``, ``train.log`` and
+    ``training_state.json``; evaluation ``evaluation.json`` and the parity plots; export
+    ``export/potential.mindir``; MD the H5MD trajectory, its restart file and its plot (names
+    set by ``md.trajectory`` and ``md.checkpoint``, relative to the directory). ``.lock`` is the
+    :class:`RunLock` of the job writing it. ``os.fspath(run)`` is the directory.
+    """
+
+    TRAJECTORY = "trajectory.h5"
+    MD_CHECKPOINT = "md_checkpoint.npz"
+
+    def __init__(self, root: str | os.PathLike, trajectory: str = TRAJECTORY, md_checkpoint: str = MD_CHECKPOINT):
+        self.root = Path(root)
+        self._trajectory, self._md_checkpoint = str(trajectory), str(md_checkpoint)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.root)
+
+    def __repr__(self) -> str:
+        return f"RunDirectory({str(self.root)!r})"
+
+    # the job
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    # data stage
+    @property
+    def split(self) -> Path:
+        return self.root / "split.npz"
+
+    @property
+    def statistics(self) -> Path:
+        return self.root / "statistics.json"
+
+    # training
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.safetensors"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / "best.safetensors"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def steps(self) -> Path:
+        return self.root / "steps.csv"
+
+    @property
+    def learning_curve(self) -> Path:
+        return self.root / "learning_curve.png"
+
+    @property
+    def train_log(self) -> Path:
+        return self.root / "train.log"
+
+    @property
+    def training_state(self) -> Path:
+        return self.root / "training_state.json"
+
+    # evaluation and export
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation.json"
+
+    @property
+    def parity_energy(self) -> Path:
+        return self.root / "parity_energy.png"
+
+    @property
+    def parity_forces(self) -> Path:
+        return self.root / "parity_forces.png"
+
+    @property
+    def export_mindir(self) -> Path:
+        return self.root / "export" / "potential.mindir"
+
+    # molecular dynamics
+    @property
+    def trajectory(self) -> Path:
+        return self.root / self._trajectory
+
+    @property
+    def md_checkpoint(self) -> Path:
+        return self.root / self._md_checkpoint
+
+    @property
+    def trajectory_plot(self) -> Path:
+        return self.root / (Path(self._trajectory).stem + ".png")
+
+    # which files make a run worth keeping (see :func:`run_directory`)
+    @property
+    def training_outputs(self) -> tuple[Path, ...]:
+        return (self.last_checkpoint,)
+
+    @property
+    def data_outputs(self) -> tuple[Path, ...]:
+        return (self.split,)
+
+    @property
+    def md_outputs(self) -> tuple[Path, ...]:
+        return (self.trajectory, self.md_checkpoint)
+
+
 class RunLock:
     """An exclusive lock on a run directory, held while a job writes it.
 
-    The lock is ``fcntl.flock`` on ``DIR/.lock``, which holds the owner's PID, command line and
-    start time; the kernel releases it when the process ends, however it ends, so a killed run
-    never leaves a stale lock. A second process gets a one-line UserError naming the owner.
-    Re-entrant within one process (``run`` holds it across training, evaluation and MD).
+    The lock is ``fcntl.flock`` on ``DIR/.lock`` (:attr:`RunDirectory.lock`), which holds the
+    owner's PID, command line and start time; the kernel releases it when the process ends,
+    however it ends, so a killed run never leaves a stale lock. A second process gets a one-line
+    UserError naming the owner. Re-entrant within one process (``run`` holds it across training,
+    evaluation and MD).
     """
 
     _held: dict[str, list] = {}  # resolved path -> [file object, depth]
@@ -132,8 +255,7 @@ class RunLock:
         if held is not None:
             held[1] += 1
             return self
-        path = self.directory / ".lock"
-        handle = open(path, "a+")
+        handle = open(RunDirectory(self.directory).lock, "a+")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -204,26 +326,30 @@ def read_safetensors(path: str | os.PathLike, missing_hint: str) -> tuple[dict, 
 
 
 @contextlib.contextmanager
-def run_directory(out_dir: Path, keep: tuple[str, ...], what: str = "run.output", writer: bool = True):
-    """Hold ``out_dir`` for one job: check it is writable, lock it, and tidy up after a failure.
+def run_directory(out_dir: str | os.PathLike, keep, what: str = "run.output",
+                  writer: bool = True) -> Iterator[RunDirectory]:
+    """Hold ``out_dir`` for one job and yield its :class:`RunDirectory`: check it is writable, lock
+    it, and tidy up after a failure.
 
     A folder this job created is removed again when the job fails before writing any of ``keep``
-    (paths relative to ``out_dir`` whose presence makes the run worth keeping or resuming), so a
-    failed start leaves no folder holding only ``config.yaml``. ``writer=False`` (data-parallel
-    ranks other than 0) does nothing.
+    (paths, relative ones to ``out_dir``, whose presence makes the run worth keeping or resuming,
+    e.g. :attr:`RunDirectory.training_outputs`), so a failed start leaves no folder holding only
+    ``config.yaml``. ``writer=False`` (data-parallel ranks other than 0) does nothing.
     """
+    run = out_dir if isinstance(out_dir, RunDirectory) else RunDirectory(out_dir)
+    root = run.root
     if not writer:
-        yield out_dir
+        yield run
         return
     try:
-        fresh = not out_dir.exists() or (out_dir.is_dir() and not any(p.name != ".lock" for p in out_dir.iterdir()))
+        fresh = not root.exists() or (root.is_dir() and not any(p.name != run.lock.name for p in root.iterdir()))
     except OSError:
         fresh = False
-    ensure_writable_dir(out_dir, what)
+    ensure_writable_dir(root, what)
     try:
-        with RunLock(out_dir):
-            yield out_dir
+        with RunLock(root):
+            yield run
     except BaseException:
-        if fresh and out_dir.exists() and not any((out_dir / k).exists() for k in keep):
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if fresh and root.exists() and not any((root / k).exists() for k in keep):
+            shutil.rmtree(root, ignore_errors=True)
         raise

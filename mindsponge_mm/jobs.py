@@ -20,24 +20,22 @@ from ase.data import chemical_symbols
 
 from .data import AtomsDataset, AtomsLoader, split, statistics
 from .errors import ConfigError, UserError
-from .io_utils import ensure_writable_dir, run_directory, write_text_atomic
+from .io_utils import RunDirectory, ensure_writable_dir, run_directory, write_text_atomic
 
 Log = Callable[[str], None]
 
 
-TRAINING_OUTPUTS = ("checkpoints/last.safetensors",)
-
-
 def prepare_data(config: dict, out_dir: Path, log: Log = print):
-    """Open the dataset, split it (reusing ``out_dir/split.npz``) and compute training statistics."""
+    """Open the dataset, split it (reusing the run's ``split.npz``) and compute training statistics."""
     data, seed = config["data"], config["run"]["seed"]
+    files = RunDirectory(out_dir)
     ds = AtomsDataset.open(data["path"], data["units"] or None)
     log(ds.summary())
-    parts = split(ds, data["split"], seed=seed, file=out_dir / "split.npz")
-    log(f"split     train {len(parts[0])}, val {len(parts[1])}, test {len(parts[2])}  ({out_dir / 'split.npz'})")
+    parts = split(ds, data["split"], seed=seed, file=files.split)
+    log(f"split     train {len(parts[0])}, val {len(parts[1])}, test {len(parts[2])}  ({files.split})")
     stats = statistics(ds, parts[0]) if "energy" in ds.properties else None
     if stats is not None:
-        write_text_atomic(out_dir / "statistics.json", stats.to_json())
+        write_text_atomic(files.statistics, stats.to_json())
         refs = ", ".join(f"{chemical_symbols[z]} {e:.4f}" for z, e in stats.atomrefs.items())
         log(f"atomrefs  {refs} eV  (least squares over the training split)")
         log(
@@ -63,7 +61,7 @@ def build_potential(config: dict, ds, stats, log: Log = print):
 
     With ``training.init_from`` the model is the checkpoint's instead (see :func:`load_initial`).
     """
-    from .models import Potential, build
+    from .models import MODELS, Potential, build
     from .models.base import parse_elements
 
     if config["training"]["init_from"]:
@@ -81,9 +79,12 @@ def build_potential(config: dict, ds, stats, log: Log = print):
                           f"list would miss pairs; raise data.cutoff")
     spec.setdefault("dtype", config["data"]["dtype"])
     spec.setdefault("seed", config["run"]["seed"])
-    if name == "mace" and "avg_num_neighbors" not in spec:
-        spec["avg_num_neighbors"] = average_neighbors(ds, cutoff)
-        log(f"model     avg_num_neighbors = {spec['avg_num_neighbors']:.2f} (from the first 100 frames)")
+    cls = MODELS.get(name)
+    if cls is not None:  # an unknown name is build's one-line error
+        for key, value in cls.defaults_from_data(ds, cutoff, spec).items():
+            spec[key] = value
+            log(f"model     {key} = {value:.2f} (from the training data)" if isinstance(value, float)
+                else f"model     {key} = {value!r} (from the training data)")
     model = build(name, elements=elements, cutoff=cutoff, **spec)
     if stats is not None:
         model.set_energy_offsets(stats.atomrefs, scale=stats.force_rms or stats.std_energy_per_atom or 1.0,
@@ -178,16 +179,6 @@ def refit_e0(potential, loader, log: Log = print) -> dict:
     return refs
 
 
-def average_neighbors(ds, cutoff: float, n_frames: int = 100) -> float:
-    from .neighbors import batch_neighbor_list
-
-    idx = np.arange(min(n_frames, len(ds)))
-    frames = ds.frames(idx)
-    i, _, _, _ = batch_neighbor_list([f["positions"] for f in frames], [f["cell"] for f in frames],
-                                     [f["pbc"] for f in frames], cutoff)
-    return float(len(i) / max(int(ds.n_atoms[idx].sum()), 1))
-
-
 def _setup_device(config: dict) -> None:
     import mindspore as ms
 
@@ -209,13 +200,14 @@ def train(config: dict, resume: str | os.PathLike | None = None, log: Log = prin
         raise ConfigError("the config has no model section; add e.g. model: {name: painn} to train, or "
                           "training.init_from: CHECKPOINT to fine-tune")
     out_dir = Path(resume) if resume is not None else Path(config["run"]["output"])
-    last = out_dir / "checkpoints" / "last.safetensors"
+    files = RunDirectory(out_dir)
+    last = files.last_checkpoint
     if resume is not None and not last.exists():
         raise UserError(f"{last}: nothing to resume (no checkpoint); start the run without --resume")
     if resume is None and last.exists():
         raise UserError(f"{out_dir} already holds a training run; resume it with --resume {out_dir} or choose "
                         f"another run.output")
-    with run_directory(out_dir, TRAINING_OUTPUTS, writer=rank == 0):
+    with run_directory(files, files.training_outputs, writer=rank == 0):
         return _train_in(config, out_dir, last, resume, rank, world, log)
 
 
@@ -225,7 +217,7 @@ def _train_in(config: dict, out_dir: Path, last: Path, resume, rank: int, world:
     quiet = log if rank == 0 else (lambda _text: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0 and resume is None:
-        write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        write_text_atomic(RunDirectory(out_dir).config, yaml.safe_dump(config, sort_keys=False))
     ds, parts, stats = prepare_data(config, out_dir, quiet)
     potential = build_potential(config, ds, stats, quiet)
     train_loader = make_loader(ds, config, parts[0], shuffle=config["data"]["shuffle"])
@@ -265,9 +257,9 @@ def _metric_text(result: dict) -> list[str]:
 def _checkpoint_and_run(target: str | os.PathLike) -> tuple[Path, Path | None]:
     target = Path(target)
     if target.is_dir():
-        ckpt = target / "checkpoints" / "best.safetensors"
+        ckpt = RunDirectory(target).best_checkpoint
         if not ckpt.exists():
-            raise UserError(f"{target}: no checkpoints/best.safetensors; is it a training run directory?")
+            raise UserError(f"{target}: no {ckpt.relative_to(target).as_posix()}; is it a training run directory?")
         return ckpt, target
     if not target.exists():
         raise UserError(f"{target}: no such run directory or checkpoint; check the path")
@@ -288,11 +280,12 @@ def evaluate(target: str | os.PathLike, dataset: str, split_name: str | None = N
     ckpt, run_dir = _checkpoint_and_run(target)
     out = Path(out_dir) if out_dir is not None else (run_dir or ckpt.parent)
     ensure_writable_dir(out, "--out" if out_dir is not None else "the evaluation folder (set it with --out)")
+    files = RunDirectory(out)
     potential = Potential.load(ckpt)
     ds = AtomsDataset.open(dataset)
     indices = None
     if split_name not in (None, "all"):
-        if run_dir is None or not (run_dir / "split.npz").exists():
+        if run_dir is None or not RunDirectory(run_dir).split.exists():
             raise UserError(f"--split {split_name} needs a run directory with split.npz; pass the run directory, "
                             f"or leave out --split to use every frame")
         from .data.splits import load_split
@@ -300,7 +293,7 @@ def evaluate(target: str | os.PathLike, dataset: str, split_name: str | None = N
         names = ("train", "val", "test")
         if split_name not in names:
             raise UserError(f"--split must be train, val, test or all, got {split_name!r}")
-        indices = load_split(run_dir / "split.npz", len(ds))[names.index(split_name)]
+        indices = load_split(RunDirectory(run_dir).split, len(ds))[names.index(split_name)]
     dtype = potential.model.dtype_name
     loader = AtomsLoader(ds, batch_size, potential.cutoff, indices=indices, dtype=dtype)
     metrics = ErrorMetrics(keep=True)
@@ -312,10 +305,10 @@ def evaluate(target: str | os.PathLike, dataset: str, split_name: str | None = N
     log(f"evaluate  {ckpt} on {where}")
     log(format_table(result))
     if "energy" in ds.properties:
-        plots.parity(1000 * metrics.parity("energy"), out / "parity_energy.png", "energy", "meV/atom")
+        plots.parity(1000 * metrics.parity("energy"), files.parity_energy, "energy", "meV/atom")
     if "forces" in ds.properties:
-        plots.parity(metrics.parity("forces"), out / "parity_forces.png", "force component", "eV/Ang")
-    write_text_atomic(out / "evaluation.json", json.dumps({"checkpoint": str(ckpt), "dataset": ds.source,
+        plots.parity(metrics.parity("forces"), files.parity_forces, "force component", "eV/Ang")
+    write_text_atomic(files.evaluation, json.dumps({"checkpoint": str(ckpt), "dataset": ds.source,
                                                            "split": split_name, "metrics": result}, indent=1))
     return {"metrics": result, "output": out}
 
@@ -328,9 +321,9 @@ def export(run_dir: str | os.PathLike, fmt: str = "mindir", out: str | os.PathLi
     if fmt.lower() != "mindir":
         raise UserError(f"--format {fmt!r} is not supported; use --format mindir")
     ckpt, run = _checkpoint_and_run(run_dir)
-    path = Path(out) if out is not None else (run or ckpt.parent) / "export" / "potential.mindir"
+    path = Path(out) if out is not None else RunDirectory(run or ckpt.parent).export_mindir
     ensure_writable_dir(path.parent, "--out" if out is not None else "the export folder (set it with --out)")
-    config = yaml.safe_load((run / "config.yaml").read_text()) if run is not None else None
+    config = yaml.safe_load(RunDirectory(run).config.read_text()) if run is not None else None
     result = export_mindir(ckpt, path, config)
     log(f"exported  {result} (inputs: {', '.join(EXPORT_INPUT_NAMES)})")
     return result
@@ -359,20 +352,20 @@ def run(config: dict, log: Log = print, source: str = "config") -> dict:
     again, and MD continues from its restart file (nothing left when it reached ``md.steps``).
     """
     out_dir = Path(config["run"]["output"])
+    files = RunDirectory(out_dir)
     trains = config.get("model") is not None or bool(config["training"]["init_from"])
-    keep = TRAINING_OUTPUTS if trains else ("split.npz",)
-    with run_directory(out_dir, keep):
+    keep = files.training_outputs if trains else files.data_outputs
+    with run_directory(files, keep):
         if not trains:
-            write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+            write_text_atomic(files.config, yaml.safe_dump(config, sort_keys=False))
             return describe_data(config, out_dir, log)
-        last = out_dir / "checkpoints" / "last.safetensors"
-        result = train(config, resume=out_dir if last.exists() else None, log=log)
+        result = train(config, resume=out_dir if files.last_checkpoint.exists() else None, log=log)
         if result["rank"] == 0:
             split_name = config["evaluate"]["split"]
             result["evaluation"] = evaluate(out_dir, config["data"]["path"], split_name,
                                             config["data"]["batch_size"], log=log)
             if config.get("md") is not None:
-                result["md"] = md(config, log=log, trained=out_dir / "checkpoints" / "best.safetensors",
+                result["md"] = md(config, log=log, trained=files.best_checkpoint,
                                   existing="restart", source=source)
         return result
 

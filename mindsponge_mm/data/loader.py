@@ -1,12 +1,15 @@
-"""AtomsLoader: iterate a dataset as padded :class:`~mindsponge_mm.batch.Batch` objects."""
+"""AtomsLoader: iterate a dataset as padded :class:`~mindsponge_mm.batch.Batch` objects.
+
+:meth:`AtomsLoader.shard` splits every batch over data-parallel ranks (:class:`LoaderShard`).
+"""
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from ..batch import Batch, collate
-from ..errors import DataError
+from ..errors import DataError, UserError
 from .dataset import AtomsDataset
 from .transforms import Transform
 
@@ -94,6 +97,15 @@ class AtomsLoader:
             chunk = order[start * self.batch_size: (start + 1) * self.batch_size]
             yield self.collate(chunk)
 
+    def shard(self, rank: int, size: int) -> "LoaderShard":
+        """Rank ``rank``'s part of every batch when ``size`` data-parallel ranks share each one.
+
+        Rank r takes structures r, r + size, ... of each batch (``batch_size`` must be a multiple of
+        ``size``); iterating the shard gives :class:`ShardBatch` items, each with the counts of the
+        whole batch that the loss is normalised by. ``shard(0, 1)`` is the whole batch.
+        """
+        return LoaderShard(self, rank, size)
+
     def collate(self, frame_indices: Sequence[int], n_structures: int | None = None) -> Batch:
         """The padded batch of the given dataset frames (structure capacity ``n_structures + 1``,
         default ``batch_size + 1``)."""
@@ -113,3 +125,54 @@ class AtomsLoader:
             frame_index=frame_indices,
             neighbor_backend=self.neighbor_backend,
         )
+
+
+class ShardBatch(NamedTuple):
+    """One rank's padded batch and the counts of the combined batch of all ranks."""
+
+    batch: Batch
+    totals: tuple[int, int, int]  # structures, atoms, periodic structures (with a stress label) of every rank
+
+
+class LoaderShard:
+    """One data-parallel rank's view of an :class:`AtomsLoader` (see :meth:`AtomsLoader.shard`).
+
+    Each batch of ``batch_size`` structures in the loader's order is split: this rank collates
+    structures ``rank, rank + size, ...`` into a batch with room for ``batch_size // size``
+    structures, and ``totals`` counts the whole batch (structures, atoms, periodic structures when
+    the dataset has a stress label, else 0), so that losses normalised by them add up over ranks
+    to the single-process loss. Iteration follows the loader's epochs (:meth:`set_epoch`).
+    """
+
+    def __init__(self, loader: AtomsLoader, rank: int, size: int):
+        self.loader, self.rank, self.size = loader, int(rank), int(size)
+        if self.size < 1 or not 0 <= self.rank < self.size:
+            raise ValueError(f"rank {rank} is not one of {size} ranks")
+        if loader.batch_size % self.size:
+            raise UserError(f"data.batch_size = {loader.batch_size} must be a multiple of the "
+                            f"{self.size} data-parallel ranks")
+        self._periodic = None  # per dataset frame: any periodic axis (computed once, when needed)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def _n_stress(self, chunk: np.ndarray) -> int:
+        ds = self.loader.dataset
+        if "stress" not in ds.properties:
+            return 0
+        if self._periodic is None:
+            self._periodic = np.array([bool(np.any(ds[i]["pbc"])) for i in range(len(ds))])
+        return int(self._periodic[chunk].sum())
+
+    def __iter__(self) -> Iterator[ShardBatch]:
+        loader = self.loader
+        order = loader.order()
+        loader.epoch += 1
+        n_local = loader.batch_size // self.size
+        for start in range(len(loader)):
+            chunk = order[start * loader.batch_size: (start + 1) * loader.batch_size]
+            totals = (len(chunk), int(loader.dataset.n_atoms[chunk].sum()), self._n_stress(chunk))
+            yield ShardBatch(loader.collate(chunk[self.rank::self.size], n_structures=n_local), totals)

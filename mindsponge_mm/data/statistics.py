@@ -1,4 +1,5 @@
-"""Dataset statistics over a training split: atomrefs, mean energy per atom, force RMS.
+"""Dataset statistics over a training split: atomrefs, mean energy per atom, force RMS;
+and :func:`average_neighbors` (pairs per atom within a cutoff).
 
 Results are cached as JSON beside the dataset (or in the user cache directory when
 that folder is read-only), keyed by the dataset's content and the split indices.
@@ -101,3 +102,14 @@ def statistics(ds: AtomsDataset, indices=None, cache: bool = True) -> Statistics
         except OSError:
             continue
     return result
+
+
+def average_neighbors(ds: AtomsDataset, cutoff: float, n_frames: int = 100) -> float:
+    """Mean number of neighbors within ``cutoff`` (Å) per atom over the first ``n_frames`` frames."""
+    from ..neighbors import batch_neighbor_list
+
+    idx = np.arange(min(n_frames, len(ds)))
+    frames = ds.frames(idx)
+    i, _, _, _ = batch_neighbor_list([f["positions"] for f in frames], [f["cell"] for f in frames],
+                                     [f["pbc"] for f in frames], cutoff)
+    return float(len(i) / max(int(ds.n_atoms[idx].sum()), 1))

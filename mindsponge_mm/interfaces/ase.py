@@ -12,28 +12,14 @@ batch. The atom capacity depends only on the number of atoms and the pair capaci
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from ase.calculators.calculator import Calculator as _AseCalculator
 from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..batch import collate, round_up
-from ..errors import UserError
+from ..models import load_potential
 from ..potentials.base import pad_pairs
-
-
-def load_potential(potential):
-    """A potential object from a potential, or a checkpoint path (``models.Potential.load``)."""
-    if isinstance(potential, (str, os.PathLike)):
-        from ..models import Potential
-
-        return Potential.load(potential)
-    if not (hasattr(potential, "evaluate") and hasattr(potential, "cutoff")):
-        raise UserError(f"{type(potential).__name__} is not a potential; give a Potential, a classical potential "
-                        f"or a checkpoint path")
-    return potential
 
 
 class Calculator(_AseCalculator):

@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..config import RUN_SCHEMA, Field, validate
 from ..errors import ConfigError, UserError
-from ..io_utils import run_directory, save_figure
+from ..io_utils import RunDirectory, run_directory, save_figure
 from ..runtime import check_interrupt, deferred_interrupts
 from .integrators import INTEGRATORS
 from .state import MAX_TEMPERATURE, MAX_TIMESTEP, MDState
@@ -56,10 +56,11 @@ MD_SCHEMA = {
     "wrap": Field(bool, False, doc="wrap positions into the cell between blocks"),
     "min_distance": Field(float, 0.5, exclusive_minimum=0.0, doc="closer atoms stop the run, Å"),
     "dtype": Field(str, None, nullable=True, choices=("float32", "float64"), doc="default: the potential's"),
-    "trajectory": Field(str, "trajectory.h5", doc="H5MD file (relative to run.output)"),
+    "trajectory": Field(str, RunDirectory.TRAJECTORY, doc="H5MD file (relative to run.output)"),
     "velocities": Field(bool, False, doc="write velocities"),
     "forces": Field(bool, False, doc="write forces"),
-    "checkpoint": Field(str, "md_checkpoint.npz", doc="restart file written after every block (relative to run.output)"),
+    "checkpoint": Field(str, RunDirectory.MD_CHECKPOINT,
+                        doc="restart file written after every block (relative to run.output)"),
     "restart": Field(str, None, nullable=True, doc="continue from this checkpoint"),
     "plot": Field(bool, True, doc="write energies and temperature against time as PNG"),
     "progress": Field(bool, True, doc="show a progress bar"),
@@ -105,18 +106,15 @@ def load_system(md: dict, seed: int = 0):
 
 
 def load_potential(spec, source: str = "config"):
-    """A potential Cell from a checkpoint path or a classical mapping with ``type``.
+    """A potential Cell from a checkpoint path or a classical mapping with ``type``
+    (:func:`mindsponge_mm.models.load_potential`).
 
     Errors name ``source`` (the config file) and the key path ``md.potential``.
     """
+    from ..models import load_potential as load
+
     try:
-        from ..models import Potential  # also registers the classical "type: checkpoint" entry
-        from ..potentials import from_config
-
-        if isinstance(spec, str):
-            return Potential.load(spec)
-
-        return from_config(spec)
+        return load(spec)
     except UserError as err:
         raise type(err)(f"{source}: md.potential: {err}") from None
 
@@ -143,8 +141,8 @@ def run_md(config: dict, log: Callable[[str], None] = print, existing: str = "re
     checked = validate({"run": config.get("run") or {}, "md": config.get("md")}, {"run": RUN_SCHEMA, "md": MD_SCHEMA},
                        source)
     run, md = checked["run"], checked["md"]
-    out = Path(run["output"])
-    traj_path, ckpt_path = out / md["trajectory"], out / md["checkpoint"]
+    files = RunDirectory(run["output"], trajectory=md["trajectory"], md_checkpoint=md["checkpoint"])
+    out, traj_path, ckpt_path = files.root, files.trajectory, files.md_checkpoint
     if "temperature" in INTEGRATORS[md["integrator"]].PARAMS and md["temperature"] <= 0:
         raise ConfigError(f"{source}: md.temperature = {md['temperature']} K, but {md['integrator']} needs a positive "
                           f"target temperature; set md.temperature > 0, or md.integrator: verlet to run NVE from rest")
@@ -159,14 +157,15 @@ def run_md(config: dict, log: Callable[[str], None] = print, existing: str = "re
             md["restart"] = str(ckpt_path)
     elif existing == "restart" and not md["restart"] and not ckpt_path.exists():
         log(f"restart   no earlier trajectory in {out}; starting a new one")
-    with run_directory(out, (md["trajectory"], md["checkpoint"])):
-        return _run_md_locked(run, md, traj_path, ckpt_path, out, log, source)
+    with run_directory(files, files.md_outputs):
+        return _run_md_locked(run, md, files, log, source)
 
 
-def _run_md_locked(run: dict, md: dict, traj_path: Path, ckpt_path: Path, out: Path, log, source: str) -> dict:
+def _run_md_locked(run: dict, md: dict, files: RunDirectory, log, source: str) -> dict:
     from .h5md import H5MDWriter
     from .simulation import Simulation
 
+    traj_path, ckpt_path = files.trajectory, files.md_checkpoint
     potential = load_potential(md["potential"], source)
     dtype = md["dtype"] or getattr(potential, "dtype_name", None) or getattr(getattr(potential, "model", None),
                                                                           "dtype_name", "float32")
@@ -248,7 +247,7 @@ def _run_md_locked(run: dict, md: dict, traj_path: Path, ckpt_path: Path, out: P
     result = {"trajectory": traj_path, "checkpoint": ckpt_path, "steps_per_second": sps, "ns_per_day": ns_day,
               "observables": obs, "simulation": sim, "plot": None}
     if md["plot"]:
-        result["plot"] = plot_trajectory(traj_path, out / (Path(md["trajectory"]).stem + ".png"))
+        result["plot"] = plot_trajectory(traj_path, files.trajectory_plot)
         log(f"plot      {result['plot']}")
     return result
 

@@ -76,6 +76,12 @@ class AtomisticModel(nn.Cell):
         architecture changed fills in the version that older checkpoints hold)."""
         return dict(hyperparameters)
 
+    @classmethod
+    def defaults_from_data(cls, dataset, cutoff: float, spec: dict) -> dict:
+        """Hyperparameters to fill in from the training data (an ``AtomsDataset``, ``cutoff`` in Å)
+        where the config's ``spec`` leaves them out; jobs log and apply them. Default: none."""
+        return {}
+
     # ------------------------------------------------------------------ host side
     def species(self, atomic_numbers_: np.ndarray, atom_mask: np.ndarray | None = None) -> np.ndarray:
         """Species indices [A] int32 for atomic numbers; a real atom of another element is a UserError."""

@@ -84,6 +84,15 @@ class MACE(AtomisticModel):
         out.setdefault("version", 1)
         return out
 
+    @classmethod
+    def defaults_from_data(cls, dataset, cutoff: float, spec: dict) -> dict:
+        """``avg_num_neighbors`` from the first 100 frames of ``dataset``, unless ``spec`` sets it."""
+        if "avg_num_neighbors" in spec:
+            return {}
+        from ..data.statistics import average_neighbors
+
+        return {"avg_num_neighbors": average_neighbors(dataset, cutoff)}
+
     def __init__(self, elements, cutoff: float = 5.0, n_channels: int = 128, hidden_l: int = 1, l_max: int = 3,
                  correlation=3, n_layers: int = 2, n_radial: int = 8, radial_hidden: int = 64,
                  radial_mlp=None, envelope_p: int = 5, avg_num_neighbors: float = 10.0, readout_hidden: int = 16,

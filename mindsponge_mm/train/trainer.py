@@ -1,15 +1,16 @@
 """Trainer: epochs of compiled train steps, validation with EMA weights, checkpoints and resume.
 
-The run directory holds ``config.yaml``, ``split.npz``, ``statistics.json``,
-``checkpoints/last.safetensors`` (live weights plus optimizer, EMA, loss-weight and
-schedule state: everything needed to continue exactly), ``checkpoints/best.safetensors``
-(the EMA weights of the best validation epoch), ``metrics.csv``, ``steps.csv`` (loss and
-learning rate of every step), ``learning_curve.png`` and ``train.log``. Every file is
-written atomically, so a run killed at any moment resumes from its last completed epoch.
+The run directory (its files: :class:`~mindsponge_mm.io_utils.RunDirectory`) holds
+``config.yaml``, ``split.npz``, ``statistics.json``, ``checkpoints/last.safetensors`` (live
+weights plus optimizer, EMA, loss-weight and schedule state: everything needed to continue
+exactly), ``checkpoints/best.safetensors`` (the EMA weights of the best validation epoch),
+``metrics.csv``, ``steps.csv`` (loss and learning rate of every step), ``learning_curve.png``,
+``train.log`` and ``training_state.json``. Every file is written atomically, so a run killed
+at any moment resumes from its last completed epoch.
 
 Data parallel: with ``world_size > 1`` each global batch of ``batch_size`` structures is
-split across ranks (rank r takes structures r, r + N, ...); the loss of every rank is
-normalised by the counts of the combined batch and the gradients are summed, so the
+split across ranks (rank r takes structures r, r + N, ...; ``AtomsLoader.shard``); the loss of
+every rank is normalised by the counts of the combined batch and the gradients are summed, so the
 update equals the single-process update on the combined batch. Every rank validates on
 the whole validation set (identical results keep the schedules in step); rank 0 writes.
 """
@@ -31,7 +32,7 @@ import numpy as np
 from mindspore import nn
 
 from ..errors import UserError
-from ..io_utils import write_text_atomic
+from ..io_utils import RunDirectory, write_text_atomic
 from ..models.potential import Potential, read_checkpoint
 from . import plots
 from .ema import EMA
@@ -79,7 +80,7 @@ class Trainer:
         potential: the :class:`Potential` to train (its model already has E0 and scale/shift).
         train_loader, val_loader: :class:`~mindsponge_mm.data.AtomsLoader` (global batch size).
         settings: the validated ``training`` section of a job config.
-        out_dir: the run directory.
+        out_dir: the run directory (its files: :class:`~mindsponge_mm.io_utils.RunDirectory`).
         rank, world_size: data-parallel position (1 process: 0, 1).
         log: where progress lines go (rank 0 also appends them to ``train.log``).
     """
@@ -89,11 +90,10 @@ class Trainer:
         self.potential, self.train_loader, self.val_loader = potential, train_loader, val_loader
         self.s = settings
         self.out_dir = Path(out_dir)
+        self.files = RunDirectory(self.out_dir)
         self.rank, self.world = int(rank), int(world_size)
         self._print, self.progress = log, progress and rank == 0
-        if train_loader.batch_size % self.world:
-            raise UserError(f"data.batch_size = {train_loader.batch_size} must be a multiple of the "
-                            f"{self.world} data-parallel ranks")
+        self.train_shard = train_loader.shard(self.rank, self.world)  # this rank's part of every batch
         loss_cfg = settings["loss"]
         self.weight_schedule = WeightSchedule(loss_cfg["energy_weight"], loss_cfg["forces_weight"],
                                               loss_cfg["stress_weight"], loss_cfg["schedule"])
@@ -119,7 +119,7 @@ class Trainer:
         if self.rank != 0:
             return
         self._print(text)
-        with open(self.out_dir / "train.log", "a") as f:
+        with open(self.files.train_log, "a") as f:
             f.write(text + "\n")
 
     def _check_labels(self, dataset) -> dict:
@@ -141,24 +141,6 @@ class Trainer:
         if value != self._lr_now:
             self.optimizer.learning_rate.copy_(ms.Tensor(np.float32(value)))
             self._lr_now = value
-
-    def global_batches(self, epoch: int):
-        """(local batch, norms of the combined batch) for every step of ``epoch``."""
-        loader = self.train_loader
-        order = loader.order(epoch)
-        ds = loader.dataset
-        has_stress = "stress" in ds.properties
-        periodic = None
-        for start in range(0, len(order), loader.batch_size):
-            chunk = order[start:start + loader.batch_size]
-            local = chunk[self.rank::self.world]
-            n_stress = 0
-            if has_stress:
-                if periodic is None:
-                    periodic = np.array([bool(np.any(ds[i]["pbc"])) for i in range(len(ds))])
-                n_stress = int(periodic[chunk].sum())
-            norms = (len(chunk), int(ds.n_atoms[chunk].sum()), n_stress)
-            yield loader.collate(local, n_structures=loader.batch_size // self.world), norms
 
     # ------------------------------------------------------------------ state
     def save_checkpoint(self, path: Path, best: bool = False) -> None:
@@ -247,8 +229,7 @@ class Trainer:
 
     def fit(self) -> dict:
         epochs = self.s["epochs"]
-        n_steps = -(-len(self.train_loader.indices) // self.train_loader.batch_size)
-        ckpt_dir = self.out_dir / "checkpoints"
+        n_steps = len(self.train_shard)
         patience = self.s["early_stopping_patience"]
         start = self.state["epoch"]
         if start >= epochs or self.state["stopped_early"]:
@@ -269,7 +250,8 @@ class Trainer:
                 bar = tqdm(total=n_steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True,
                            disable=None)
             step_rows = []
-            for step, (batch, norms) in enumerate(self.global_batches(epoch)):
+            self.train_shard.set_epoch(epoch)
+            for step, (batch, norms) in enumerate(self.train_shard):
                 check_interrupt()  # Ctrl-C that landed where its KeyboardInterrupt was dropped
                 lr = self.lr_schedule.value(epoch, step, n_steps)
                 self._set_lr(lr)
@@ -280,7 +262,7 @@ class Trainer:
                         bar.close()
                     raise TrainingDiverged(
                         f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped and "
-                        f"{ckpt_dir / 'last.safetensors'} holds the last good epoch; lower training.lr or set "
+                        f"{self.files.last_checkpoint} holds the last good epoch; lower training.lr or set "
                         f"training.clip_grad_norm")
                 losses.append(value)
                 step_rows.append((epoch + 1, self.state["global_step"] + 1, value, lr))
@@ -303,13 +285,13 @@ class Trainer:
                     self.lr_schedule.observe(val_loss)
                     if self.state["best_val"] is None or val_loss < self.state["best_val"]:
                         self.state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0)
-                        self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
+                        self.save_checkpoint(self.files.best_checkpoint, best=True)
                     else:
                         self.state["bad_epochs"] += 1
                     if patience is not None and self.state["bad_epochs"] >= patience:
                         self.state["stopped_early"] = True
                 else:
-                    self.save_checkpoint(ckpt_dir / "best.safetensors", best=True)
+                    self.save_checkpoint(self.files.best_checkpoint, best=True)
                 self._write_outputs(step_rows)
                 self.log(self._epoch_line(row))
                 if self.state["stopped_early"]:
@@ -340,7 +322,7 @@ class Trainer:
         writer = csv.DictWriter(buf, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
-        steps_path = self.out_dir / "steps.csv"
+        steps_path = self.files.steps
         old = steps_path.read_text() if steps_path.exists() else "epoch,step,loss,lr\n"
         # keep only the steps of completed epochs (a resumed run rewrites the interrupted epoch)
         lines = [ln for ln in old.splitlines()[1:] if ln and int(ln.split(",")[0]) < step_rows[0][0]] if step_rows else []
@@ -349,8 +331,8 @@ class Trainer:
         write_text_atomic(steps_path, "epoch,step,loss,lr\n" + "".join(ln + "\n" for ln in lines))
         if _test_kill_requested("after_steps_csv", self._epoch_running):
             _test_kill_now()
-        self.save_checkpoint(self.out_dir / "checkpoints" / "last.safetensors")
-        write_text_atomic(self.out_dir / "metrics.csv", buf.getvalue())
-        plots.learning_curve(history, self.out_dir / "learning_curve.png")
-        write_text_atomic(self.out_dir / "training_state.json", json.dumps(
+        self.save_checkpoint(self.files.last_checkpoint)
+        write_text_atomic(self.files.metrics, buf.getvalue())
+        plots.learning_curve(history, self.files.learning_curve)
+        write_text_atomic(self.files.training_state, json.dumps(
             {k: v for k, v in self.state.items() if k != "history"}, indent=1))
