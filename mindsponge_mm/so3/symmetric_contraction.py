@@ -307,22 +307,15 @@ class SymmetricContraction(nn.Cell):
     # ------------------------------------------------------------------ monomial evaluation
     def _build_monomial(self):
         d, dtype = self.d, self.dtype
-        # monomial index tables: mono_ν[q] = mono_{ν-1}[parent[q]] * x[last[q]]
-        self._mono_idx = []
-        prev = {(i,): i for i in range(d)}
-        for nu in range(2, self.correlation + 1):
-            sets = _multisets(d, nu)
-            parent = np.array([prev[t[:-1]] for t in sets], dtype=np.int32)
-            last = np.array([t[-1] for t in sets], dtype=np.int32)
-            self._mono_idx.append((Tensor(parent, ms.int32), Tensor(last, ms.int32)))
-            prev = {t: q for q, t in enumerate(sets)}
-        # Ū_ν [n_ν, Σ_o M_o K_oν], columns (o, m, k); weights in parameter order
+        nus = range(1, self.correlation + 1)
+        sets = {nu: _multisets(d, nu) for nu in nus}
+        # Ū_ν [n_ν, Σ_o M_o K_oν] (numpy), columns (o, m, k); weights in parameter order
         key_index = {(o, nu): i for i, (o, nu, _) in enumerate(self._wkeys)}
-        ubar, cols_per_nu = [], []
+        full, cols_per_nu = {}, []
         col_layout = []  # for each ν: list of (o, M, K, parameter index)
-        for nu in range(1, self.correlation + 1):
-            sets = _multisets(d, nu)
-            mult = np.array([math.factorial(nu) / np.prod([math.factorial(t.count(i)) for i in set(t)]) for t in sets])
+        for nu in nus:
+            mult = np.array([math.factorial(nu) / np.prod([math.factorial(t.count(i)) for i in set(t)])
+                             for t in sets[nu]])
             blocks, layout = [], []
             for o in range(self._n_out):
                 u = self.U[(o, nu)]
@@ -331,15 +324,37 @@ class SymmetricContraction(nn.Cell):
                 m, k = u.shape[0], u.shape[-1]
                 if k == 0:
                     continue
-                vals = np.stack([u[(slice(None),) + t] for t in sets])  # [n_ν, M, K]
-                blocks.append((vals * mult[:, None, None]).reshape(len(sets), m * k))
+                vals = np.stack([u[(slice(None),) + t] for t in sets[nu]])  # [n_ν, M, K]
+                blocks.append((vals * mult[:, None, None]).reshape(len(sets[nu]), m * k))
                 layout.append((o, m, k, key_index[(o, nu)]))
             col_layout.append(layout)
-            if blocks:
-                ubar.append(_const(np.concatenate(blocks, axis=1).T.copy(), dtype))  # Ū_νᵀ [T_ν, n_ν]
-            else:
-                ubar.append(None)
+            full[nu] = np.concatenate(blocks, axis=1) if blocks else None
             cols_per_nu.append(sum(m * k for _, m, k, _ in layout))
+        # Only the monomials that some output uses are formed, with the lower ones they are built
+        # from (MACE, l_max 3, correlation 3, scalar output: 77 of the 816 cubic monomials).
+        kept = {1: list(range(d))}
+        needed: set = set()
+        for nu in range(self.correlation, 1, -1):
+            used = set() if full[nu] is None else set(np.flatnonzero(np.abs(full[nu]).sum(1) > 0).tolist())
+            kept[nu] = sorted(used | needed)
+            position = {t: q for q, t in enumerate(sets[nu - 1])}
+            needed = {position[sets[nu][q][:-1]] for q in kept[nu]}
+        # index tables: mono_ν[r] = mono_{ν-1}[parent[r]] * x[last[r]] over the kept rows r
+        self._mono_idx = []
+        for nu in range(2, self.correlation + 1):
+            if not kept[nu]:
+                break
+            row_of = {q: r for r, q in enumerate(kept[nu - 1])}
+            lower = {t: q for q, t in enumerate(sets[nu - 1])}
+            parent = np.array([row_of[lower[sets[nu][q][:-1]]] for q in kept[nu]], dtype=np.int32)
+            last = np.array([sets[nu][q][-1] for q in kept[nu]], dtype=np.int32)
+            self._mono_idx.append((Tensor(parent, ms.int32), Tensor(last, ms.int32)))
+        ubar = []
+        for nu in nus:
+            if full[nu] is None:
+                ubar.append(None)
+            else:  # Ū_νᵀ [T_ν, kept n_ν]
+                ubar.append(_const(full[nu][kept[nu]].T.copy(), dtype))
         self._ubar_t = ubar
         self._nu_active = [i for i, u in enumerate(ubar) if u is not None]
         # expansion E [K_tot, T] (weights copied over m) and summation S [T, Σ_o M_o]
