@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from mindsponge_mm.batch import collate
-from mindsponge_mm.data import AtomsDataset, AtomsLoader
+from mindsponge_mm.data import AtomsDataset, AtomsLoader, collate
 from mindsponge_mm.errors import DataError
 
 CUTOFF = 4.0

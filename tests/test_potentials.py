@@ -13,9 +13,10 @@ from ase.neighborlist import neighbor_list
 from ase.stress import full_3x3_to_voigt_6_stress
 from scipy.integrate import quad
 
-from mindsponge_mm.batch import collate
+from mindsponge_mm.batch import pad_pairs
+from mindsponge_mm.data import collate
 from mindsponge_mm.errors import ConfigError, UserError
-from mindsponge_mm.potentials import LennardJones, SumPotential, build, from_config, pad_pairs
+from mindsponge_mm.potentials import LennardJones, SumPotential, build, from_config
 
 EPS, SIG, RC = 0.0104, 3.4, 7.5
 

@@ -1,4 +1,5 @@
 """Datasets, file formats, splits, statistics, transforms and batching."""
+from .collate import collate
 from .dataset import AtomsDataset, PropertyInfo, bundled_datasets
 from .loader import AtomsLoader
 from .splits import load_split, split
@@ -8,7 +9,7 @@ from .transforms import (
 )
 
 __all__ = [
-    "AtomsDataset", "PropertyInfo", "bundled_datasets", "AtomsLoader", "split", "load_split",
+    "collate", "AtomsDataset", "PropertyInfo", "bundled_datasets", "AtomsLoader", "split", "load_split",
     "Statistics", "compute_statistics", "statistics", "Transform", "Compose", "RemoveOffsets", "AddOffsets",
     "ScaleProperty", "CastDtype", "WrapPositions", "SubtractCenterOfMass",
 ]

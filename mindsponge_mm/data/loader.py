@@ -5,7 +5,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..batch import Batch, collate
+from ..batch import Batch
+from .collate import collate
 from ..errors import DataError
 from .dataset import AtomsDataset
 from .transforms import Transform

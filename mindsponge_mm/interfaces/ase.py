@@ -19,9 +19,9 @@ from ase.calculators.calculator import Calculator as _AseCalculator
 from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from ..batch import collate, round_up
+from ..batch import pad_pairs, round_up
+from ..data.collate import collate
 from ..errors import UserError
-from ..potentials.base import pad_pairs
 
 
 def load_potential(potential):

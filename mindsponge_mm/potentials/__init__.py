@@ -14,7 +14,7 @@ import inspect
 from typing import Callable, Mapping
 
 from ..errors import ConfigError
-from .base import HostEvaluation, pad_pairs
+from .base import HostEvaluation
 from .lennard_jones import LennardJones
 from .sum import SumPotential
 
@@ -72,5 +72,4 @@ register("sum")(_sum)
 # ``type: checkpoint`` (a learned potential saved by ``models.Potential.save``) is registered by
 # ``mindsponge_mm.models`` when it is imported: this package sits beside models and never imports it.
 
-__all__ = ["LennardJones", "SumPotential", "HostEvaluation", "POTENTIALS", "build", "from_config", "register",
-           "pad_pairs"]
+__all__ = ["LennardJones", "SumPotential", "HostEvaluation", "POTENTIALS", "build", "from_config", "register"]

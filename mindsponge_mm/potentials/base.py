@@ -40,13 +40,8 @@ class HostEvaluation:
 
     def inputs(self, batch: Batch) -> tuple:
         """The tensors ``construct`` takes, from a numpy batch (checks the elements first)."""
-        dtype = self.np_dtype
         self.check_elements(np.asarray(batch.atomic_numbers), np.asarray(batch.atom_mask))
-        arrays = (batch.positions.astype(dtype), batch.cell.astype(dtype), batch.pbc,
-                  batch.atomic_numbers.astype(np.int32),
-                  batch.shifts.astype(dtype), batch.idx_i, batch.idx_j, batch.pair_mask, batch.atom_mask,
-                  batch.structure_index)
-        return tuple(ms.Tensor(np.ascontiguousarray(a)) for a in arrays)
+        return tuple(ms.Tensor(a) for a in batch.graph_inputs(self.np_dtype))
 
     def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
         """energy [S], energies [A], forces [A, 3], stress [S, 3, 3] as numpy (padding included).
@@ -86,28 +81,6 @@ class _EnergyForcesGraph(nn.Cell):
 
     def construct(self, *inputs):
         return self.potential.energy_forces(*inputs)
-
-
-def pad_pairs(batch: Batch, capacity: int) -> Batch:
-    """The same batch with its pair arrays padded to ``capacity`` (≥ the current one).
-
-    New padding pairs follow the batch rules (first padding atom to itself, shift (1, 0, 0)),
-    so they contribute nothing. Callers use it to keep one pair capacity across calls.
-    """
-    p = len(batch.idx_i)
-    extra = int(capacity) - p
-    if extra < 0:
-        raise ValueError(f"pair capacity {capacity} is below the batch's {p}")
-    if extra == 0:
-        return batch
-    pad_atom = int(np.sum(batch.atom_mask))
-    pad_shift = np.zeros((extra, 3), batch.shifts.dtype)
-    pad_shift[:, 0] = 1
-    fill = np.full(extra, pad_atom, batch.idx_i.dtype)
-    return batch.replace(
-        idx_i=np.concatenate([batch.idx_i, fill]), idx_j=np.concatenate([batch.idx_j, fill]),
-        shifts=np.concatenate([batch.shifts, pad_shift]),
-        pair_mask=np.concatenate([batch.pair_mask, np.zeros(extra, bool)]))
 
 
 def row_times_matrix(v, m):
