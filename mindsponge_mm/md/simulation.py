@@ -26,7 +26,7 @@ from mindspore import Parameter, nn, ops
 
 from ..errors import UserError
 from ..io_utils import atomic_path
-from ..models.potential import _row_times_matrix
+from ..nn.geometry import pair_structure, pair_vectors
 from ..neighbors import neighbor_list
 from .integrators import INTEGRATORS, Integrator, build_integrator
 from .state import KB, MDState
@@ -69,8 +69,7 @@ class ForceField(nn.Cell):
         zero = ops.zeros_like(idx_i)
         idx_i, idx_j = ops.where(mask, idx_i, zero), ops.where(mask, idx_j, zero)
         shifts = ops.where(ops.expand_dims(mask, 1), shifts, ops.zeros_like(shifts)).astype(r.dtype)
-        cell_rows = ops.gather(ops.reshape(cell, (self.n_structures, 9)), ops.gather(self.structure_index, idx_i, 0), 0)
-        d = ops.stop_gradient(ops.gather(r, idx_j, 0) - ops.gather(r, idx_i, 0) + _row_times_matrix(shifts, cell_rows))
+        d = ops.stop_gradient(pair_vectors(r, cell, shifts, idx_i, idx_j, pair_structure(self.structure_index, idx_i)))
         d2 = (d * d).sum(-1)
         within = ops.logical_and(mask, d2 < self.cutoff2)
         min_d2 = ops.where(within, d2, ops.full_like(d2, 1e6)).min()

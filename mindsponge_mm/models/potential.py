@@ -21,7 +21,8 @@ from mindspore import nn, ops
 from .. import __version__
 from ..errors import UserError
 from ..io_utils import atomic_path, read_safetensors
-from ..potentials.base import HostEvaluation, det3 as _det3, row_times_matrix as _row_times_matrix
+from ..nn.geometry import apply_strain, pair_structure, pair_vectors, periodic_volume
+from ..potentials.base import HostEvaluation
 from .base import AtomisticModel
 from .registry import MODELS, build
 
@@ -40,29 +41,19 @@ class EnergyCell(nn.Cell):
 
     def construct(self, positions, strain, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                   structure_index):
-        n_structures = cell.shape[0]
-        eye = ops.eye(3, 3, positions.dtype).reshape(1, 9)
-        deform = eye + 0.5 * (strain + strain.transpose(0, 2, 1)).reshape(n_structures, 9)  # rows of (1 + ε)
-        pair_structure = ops.gather(structure_index, idx_i, 0)
-        # r_ij (1 + ε): the same as straining R and the cell first. Written with 2-D column slices:
-        # tiny batched matmuls are slow on CPU.
-        vectors = _row_times_matrix(self.pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure),
-                                    ops.gather(deform, pair_structure, 0))
-        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures)
+        pair_structures = pair_structure(structure_index, idx_i)
+        # r_ij (1 + ε): the same as straining R and the cell first
+        vectors = apply_strain(pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structures), strain,
+                               pair_structures)
+        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index,
+                             cell.shape[0])
 
     def unstrained(self, positions, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
         """The same [S + A] without a strain input: the graph for energy and forces only (training
         without stress labels differentiates this twice, so the strain path is left out)."""
-        n_structures = cell.shape[0]
-        pair_structure = ops.gather(structure_index, idx_i, 0)
-        vectors = self.pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure)
-        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures)
-
-    @staticmethod
-    def pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure):
-        """r_ij = R[j] - R[i] + S·cell [P, 3]."""
-        pair_cell = ops.gather(cell.reshape(cell.shape[0], 9), pair_structure, 0)  # [P, 9]: cell rows
-        return ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0) + _row_times_matrix(shifts, pair_cell)
+        vectors = pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure(structure_index, idx_i))
+        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index,
+                             cell.shape[0])
 
     def energies(self, atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures):
         species = ops.gather(self.species_table, atomic_numbers, 0)
@@ -116,10 +107,8 @@ class Potential(HostEvaluation, nn.Cell):
             positions, strain, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index)
         n_structures = cell.shape[0]
         structure_energy, atom_energy = energies[:n_structures], energies[n_structures:]
-        volume = ops.abs(_det3(cell))
-        periodic = pbc.any(-1)
-        safe_volume = ops.where(periodic, volume, ops.ones_like(volume))
-        factor = periodic.astype(cell.dtype) / safe_volume
+        volume, periodic = periodic_volume(cell, pbc)
+        factor = periodic.astype(cell.dtype) / volume
         stress = grad_strain * factor.reshape(-1, 1, 1)
         return structure_energy, atom_energy, -grad_r, stress
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import mindspore as ms
 import numpy as np
-from mindspore import nn, ops
+from mindspore import nn
 
 from ..batch import Batch
 
@@ -81,35 +81,3 @@ class _EnergyForcesGraph(nn.Cell):
 
     def construct(self, *inputs):
         return self.potential.energy_forces(*inputs)
-
-
-def row_times_matrix(v, m):
-    """Row vectors [P, 3] times 3x3 matrices stored row-major as [P, 9] -> [P, 3].
-
-    ``ops.split`` rather than slices: a slice's gradient is a full-width zero tensor on CPU."""
-    v0, v1, v2 = ops.split(v, 1, 1)
-    m0, m1, m2 = ops.split(m, 3, 1)
-    return v0 * m0 + v1 * m1 + v2 * m2
-
-
-def det3(m):
-    """Determinant of [S, 3, 3] matrices from plain ops (portable, differentiable)."""
-    return (m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
-            - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
-            + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0]))
-
-
-def pair_vectors(positions, cell, shifts, idx_i, idx_j, structure_index):
-    """r_ij = R[j] - R[i] + S·cell [P, 3] (Å) and the structure of each pair [P] int32."""
-    n_structures = cell.shape[0]
-    pair_structure = ops.gather(structure_index, idx_i, 0)
-    pair_cell = ops.gather(cell.reshape(n_structures, 9), pair_structure, 0)
-    r = ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0) + row_times_matrix(shifts, pair_cell)
-    return r, pair_structure
-
-
-def periodic_volume(cell, pbc):
-    """(volume [S] Å³ with 1 for non-periodic structures, periodic [S] bool: any axis periodic)."""
-    volume = ops.abs(det3(cell))
-    periodic = pbc.any(-1)
-    return ops.where(periodic, volume, ops.ones_like(volume)), periodic

@@ -43,7 +43,8 @@ from ase.data import chemical_symbols
 from mindspore import nn, ops
 
 from ..errors import ConfigError, UserError
-from .base import HostEvaluation, pair_vectors, periodic_volume
+from ..nn.geometry import pair_structure, pair_vectors, periodic_volume
+from .base import HostEvaluation
 
 N_Z = len(chemical_symbols)
 
@@ -208,7 +209,8 @@ class LennardJones(HostEvaluation, nn.Cell):
         n_atoms = positions.shape[0]
         n_structures = cell.shape[0]
         species = ops.gather(self._species, atomic_numbers, 0)
-        r, pair_structure = pair_vectors(positions, cell, shifts, idx_i, idx_j, structure_index)
+        pair_structures = pair_structure(structure_index, idx_i)
+        r = pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structures)
         r2 = (r * r).sum(-1)
         pair_type = ops.gather(species, idx_i, 0) * self._n + ops.gather(species, idx_j, 0)
         active = ops.logical_and(pair_mask, r2 < self._rc2)
@@ -227,7 +229,7 @@ class LennardJones(HostEvaluation, nn.Cell):
         atom_energy = (ops.unsorted_segment_sum(quarter, idx_i, n_atoms)
                        + ops.unsorted_segment_sum(quarter, idx_j, n_atoms))
         virial = ops.unsorted_segment_sum((ops.expand_dims(r, 2) * ops.expand_dims(g, 1)).reshape(-1, 9),
-                                          pair_structure, n_structures).reshape(n_structures, 3, 3)
+                                          pair_structures, n_structures).reshape(n_structures, 3, 3)
         volume, periodic = periodic_volume(cell, pbc)
         stress = virial * (periodic.astype(r.dtype) / volume).reshape(-1, 1, 1)
         if self.tail:
