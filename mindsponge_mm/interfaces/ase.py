@@ -22,6 +22,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from ..batch import pad_pairs, round_up
 from ..data.collate import collate
 from ..errors import UserError
+from ..potentials.base import PotentialBase
 
 
 def load_potential(potential):
@@ -30,7 +31,7 @@ def load_potential(potential):
         from ..models import Potential
 
         return Potential.load(potential)
-    if not (hasattr(potential, "evaluate") and hasattr(potential, "cutoff")):
+    if not isinstance(potential, PotentialBase):
         raise UserError(f"{type(potential).__name__} is not a potential; give a Potential, a classical potential "
                         f"or a checkpoint path")
     return potential
@@ -67,7 +68,7 @@ class Calculator(_AseCalculator):
     @property
     def compiled_shapes(self) -> set:
         """The padded shapes the potential has compiled for (one per atom count, normally)."""
-        return getattr(self.potential, "compiled_shapes", None) or set()
+        return self.potential.compiled_shapes
 
     def batch(self, atoms):
         """The padded one-structure :class:`~mindsponge_mm.batch.Batch` of ``atoms``."""

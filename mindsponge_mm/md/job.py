@@ -105,7 +105,7 @@ def load_system(md: dict, seed: int = 0):
 
 
 def load_potential(spec, source: str = "config"):
-    """A potential Cell from a checkpoint path or a classical mapping with ``type``.
+    """A potential (``potentials.base.PotentialBase``) from a checkpoint path or a classical mapping with ``type``.
 
     Errors name ``source`` (the config file) and the key path ``md.potential``.
     """
@@ -168,8 +168,7 @@ def _run_md_locked(run: dict, md: dict, traj_path: Path, ckpt_path: Path, out: P
     from .simulation import Simulation
 
     potential = load_potential(md["potential"], source)
-    dtype = md["dtype"] or getattr(potential, "dtype_name", None) or getattr(getattr(potential, "model", None),
-                                                                          "dtype_name", "float32")
+    dtype = md["dtype"] or potential.dtype_name
     if md["restart"]:
         sim = Simulation.restore(md["restart"], potential)
         log(f"restart   {md['restart']} at step {sim.state.step} ({sim.state.time:.1f} fs)")

@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import UserError
 from ..io_utils import atomic_path, read_safetensors
 from ..nn.geometry import apply_strain, pair_structure, pair_vectors, periodic_volume
-from ..potentials.base import HostEvaluation
+from ..potentials.base import PotentialBase
 from .base import AtomisticModel
 from .registry import MODELS, build
 
@@ -63,7 +63,7 @@ class EnergyCell(nn.Cell):
         return ops.concat([structure_energy, ops.stop_gradient(atom_energy)])
 
 
-class Potential(HostEvaluation, nn.Cell):
+class Potential(PotentialBase):
     """Energy [S] (eV), per-atom energies [A], forces [A, 3] (eV/Å) and stress [S, 3, 3] (eV/Å³).
 
     ``construct`` takes tensors (for use inside training and MD graphs); :meth:`evaluate`
@@ -79,7 +79,6 @@ class Potential(HostEvaluation, nn.Cell):
         self.force_grad_fn = ms.value_and_grad(self.energy_cell.unstrained, grad_position=0)
         self._jit_construct = None
         self._jit_energy_forces = None
-        self.compiled_shapes: set = set()
 
     @property
     def model(self) -> AtomisticModel:
@@ -99,8 +98,9 @@ class Potential(HostEvaluation, nn.Cell):
 
         positions [A, 3] Å, cell [S, 3, 3] Å, pbc [S, 3] bool, atomic_numbers [A] int32 (padding: 0),
         shifts [P, 3] (integer cell shifts as floats), idx_i/idx_j [P] int32, pair_mask [P] bool,
-        atom_mask [A] bool, structure_index [A] int32. Every potential (learned or classical) has
-        this signature, so MD, training and sums of potentials can use any of them.
+        atom_mask [A] bool, structure_index [A] int32 (``Batch.graph_inputs``). Every potential has
+        this signature (the contract of :class:`~mindsponge_mm.potentials.base.PotentialBase`), so MD,
+        training and sums of potentials can use any of them.
         """
         strain = cell * 0.0  # a zero strain that is a graph value (ops.zeros here breaks grad under jit)
         energies, (grad_r, grad_strain) = self.grad_fn(
@@ -115,14 +115,15 @@ class Potential(HostEvaluation, nn.Cell):
     def energy_forces(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                       structure_index):
         """(energy [S], energies [A], forces [A, 3]) of the same inputs as :meth:`construct`, without
-        the stress (a smaller graph, and a much smaller one when it is differentiated again)."""
+        the stress (a smaller graph, and a much smaller one when it is differentiated again); overrides
+        the contract's default, which runs the full call."""
         energies, grad_r = self.force_grad_fn(positions, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask,
                                               atom_mask, structure_index)
         n_structures = cell.shape[0]
         return energies[:n_structures], energies[n_structures:], -grad_r
 
     # ------------------------------------------------------------------ host side
-    # inputs(batch) and evaluate(batch) come from potentials.base.HostEvaluation
+    # inputs(batch) and evaluate(batch) come from potentials.base.PotentialBase
     @property
     def dtype_name(self) -> str:
         return self.model.dtype_name

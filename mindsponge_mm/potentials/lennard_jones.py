@@ -40,11 +40,11 @@ import mindspore as ms
 import numpy as np
 from ase.data import atomic_numbers as _atomic_numbers
 from ase.data import chemical_symbols
-from mindspore import nn, ops
+from mindspore import ops
 
 from ..errors import ConfigError, UserError
 from ..nn.geometry import pair_structure, pair_vectors, periodic_volume
-from .base import HostEvaluation
+from .base import PotentialBase
 
 N_Z = len(chemical_symbols)
 
@@ -79,7 +79,7 @@ def _value(v, what: str, positive: bool) -> float:
     return x
 
 
-class LennardJones(HostEvaluation, nn.Cell):
+class LennardJones(PotentialBase):
     """Lennard-Jones potential; see the module docstring for the formulas.
 
     Args:
@@ -163,7 +163,6 @@ class LennardJones(HostEvaluation, nn.Cell):
         self._eye3 = tensor(np.eye(3).reshape(1, 3, 3))
         self.hyperparameters = {"epsilon": epsilon, "sigma": sigma, "cutoff": self.cutoff, "shift": self.shift,
                                 "tail": self.tail, "pairs": dict(pairs) if pairs else None, "dtype": self.dtype_name}
-        self.compiled_shapes: set = set()
 
     # ------------------------------------------------------------------ parameters
     @staticmethod
@@ -205,7 +204,7 @@ class LennardJones(HostEvaluation, nn.Cell):
     # ------------------------------------------------------------------ graph
     def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                   structure_index):
-        """(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³); see HostEvaluation."""
+        """(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³); see PotentialBase."""
         n_atoms = positions.shape[0]
         n_structures = cell.shape[0]
         species = ops.gather(self._species, atomic_numbers, 0)
