@@ -207,7 +207,7 @@ def check_same(ours_out, batch, theirs_out, hparams, label):
 # ----------------------------------------------------------------------------------------------- cases
 def case_energy_forces(label, atoms_list, arch, elements, avg, repeat):
     """(row, note): energy+forces of one batch, ours vs mace-torch, same weights."""
-    from mindsponge_mm.batch import collate
+    from mindsponge_mm.data import collate
 
     model, hparams = torch_model(arch, elements, seed=0, avg_num_neighbors=avg)
     potential = our_potential(state_numpy(model), hparams)
@@ -232,7 +232,7 @@ def case_train(atoms_list, arch, elements, avg, repeat):
     import mindspore as ms
     import torch
 
-    from mindsponge_mm.batch import collate
+    from mindsponge_mm.data import collate
     from mindsponge_mm.train import PotentialLoss, TrainStep, loss_inputs
 
     model, hparams = torch_model(arch, elements, seed=0, avg_num_neighbors=avg)
@@ -283,7 +283,7 @@ def case_md(atoms, steps_per_call, calls, dt=1.0, temperature=300.0):
     from ase.md.verlet import VelocityVerlet
     from mace.calculators import MACECalculator
 
-    from mindsponge_mm.batch import collate
+    from mindsponge_mm.data import collate
     from mindsponge_mm.md import MDState, Simulation, build_integrator
 
     model, hparams = torch_model(MP0_MEDIUM, MP0_ELEMENTS, seed=0, avg_num_neighbors=AVG_NEIGHBORS["mp0"])
@@ -372,7 +372,7 @@ def memory_child(who, directory, reps):
         hparams = json.load(fh)
     atoms = copper(reps, seed=3)
     if who == "ours":
-        from mindsponge_mm.batch import collate
+        from mindsponge_mm.data import collate
 
         state = dict(np.load(os.path.join(directory, "state.npz")))
         potential = our_potential(state, hparams)

@@ -19,7 +19,7 @@ os.environ.setdefault("GLOG_v", "3")
 import numpy as np  # noqa: E402
 from ase.build import bulk, molecule  # noqa: E402
 
-from mindsponge_mm.batch import collate  # noqa: E402
+from mindsponge_mm.data import collate  # noqa: E402
 from peers import interleaved_medians, schnetpack_model  # noqa: E402
 from mindsponge_mm.models import Potential, build  # noqa: E402
 

@@ -78,10 +78,6 @@ class Allowed:
 # (issue 18, "one contract per seam"). Delete an entry when its import is gone: the check fails
 # on a stale entry, so this list only shrinks.
 ALLOWED_UPWARD: tuple[Allowed, ...] = (
-    # layer 1 -> 2.
-    Allowed("mindsponge_mm/batch.py:44", "mindsponge_mm.neighbors",
-            "batch.collate runs the neighbor search; move collate (pairs, padding of a list of frames) to "
-            "data/collate.py as DESIGN's data path draws it, so batch.py holds only Batch and its padding rules"),
 )
 
 # Today's cycles between units (2026-12-06): the sorted units of each strongly connected

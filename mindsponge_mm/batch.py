@@ -33,15 +33,27 @@ Padding rules (these make padding contribute exactly nothing):
   cutoff function; it touches no real atom.
 
 Models sum per-atom energies with ``atom_mask`` and per-pair terms with ``pair_mask``.
+
+:meth:`Batch.graph_inputs` gives the ten arrays a potential's graph takes (names and order:
+:data:`GRAPH_INPUTS`); :func:`pad_pairs` pads the pairs to a larger capacity. Batches are built
+from frames by :func:`mindsponge_mm.data.collate`, which runs the neighbor search; this module
+imports nothing of the package.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
-from .neighbors import batch_neighbor_list
+# The inputs of every potential's graph (``construct`` and ``energy_forces``), in this order;
+# :meth:`Batch.graph_inputs` produces them and ``potentials.base.PotentialBase`` takes them.
+GRAPH_INPUTS = (
+    "positions", "cell", "pbc", "atomic_numbers", "shifts", "idx_i", "idx_j", "pair_mask", "atom_mask",
+    "structure_index",
+)
+# the float fields among them, cast to the potential's dtype
+_FLOAT_INPUTS = frozenset({"positions", "cell", "shifts"})
 
 ARRAY_FIELDS = (
     "atomic_numbers", "positions", "structure_index", "atom_mask", "cell", "pbc", "structure_mask",
@@ -98,6 +110,28 @@ class Batch:
     def replace(self, **changes) -> "Batch":
         return dataclasses.replace(self, **changes)
 
+    def graph_inputs(self, dtype="float32") -> tuple[np.ndarray, ...]:
+        """The arrays named by :data:`GRAPH_INPUTS`, in that order, as C-contiguous numpy arrays.
+
+        positions [A, 3], cell [S, 3, 3] and shifts [P, 3] are cast to ``dtype`` (Å; shifts are
+        integers stored as floats), atomic_numbers [A] to int32; pbc [S, 3], idx_i/idx_j [P],
+        pair_mask [P], atom_mask [A] and structure_index [A] are passed as they are.
+        """
+        dtype = np.dtype(dtype)
+        arrays = []
+        for name in GRAPH_INPUTS:
+            a = getattr(self, name)
+            if name in _FLOAT_INPUTS:
+                a = a.astype(dtype)
+            elif name == "atomic_numbers":
+                a = a.astype(np.int32)
+            arrays.append(np.ascontiguousarray(a))
+        return tuple(arrays)
+
+    def pad_pairs(self, capacity: int) -> "Batch":
+        """The same batch with its pair arrays padded to ``capacity``; see :func:`pad_pairs`."""
+        return pad_pairs(self, capacity)
+
     def to_mindspore(self) -> "Batch":
         """The same batch with every array (targets included) as a ``mindspore.Tensor``."""
         import mindspore as ms
@@ -118,97 +152,23 @@ class Batch:
         return "\n".join(lines)
 
 
-def collate(
-    frames: Sequence[Mapping[str, np.ndarray]],
-    cutoff: float,
-    *,
-    n_structures: int | None = None,
-    atom_multiple: int = 32,
-    pair_multiple: int = 256,
-    steps_per_octave: int = 4,
-    properties: Sequence[str] = (),
-    per_atom: Mapping[str, bool] | None = None,
-    dtype: str = "float32",
-    frame_index: Sequence[int] | None = None,
-    neighbor_backend: str = "auto",
-) -> Batch:
-    """Build a padded :class:`Batch` from frame dicts (as returned by ``AtomsDataset[i]``).
+def pad_pairs(batch: Batch, capacity: int) -> Batch:
+    """The same batch with its pair arrays padded to ``capacity`` (≥ the current one).
 
-    ``n_structures`` is the structure capacity without the padding structure (default
-    ``len(frames)``). Atom and pair capacities are bucketed by :func:`round_up` with
-    ``atom_multiple``/``pair_multiple`` and ``steps_per_octave``. ``per_atom`` says which ``properties`` are per atom; by default
-    a property whose first dimension equals the frame's atom count is per atom.
-    No loop over atoms runs in Python: only per-structure concatenation.
+    New padding pairs follow the batch rules (first padding atom to itself, shift (1, 0, 0)),
+    so they contribute nothing. Callers use it to keep one pair capacity across calls.
     """
-    dtype = np.dtype(dtype)
-    n_struct = len(frames)
-    s_cap = (n_structures or n_struct) + 1
-    if n_struct >= s_cap:
-        raise ValueError(f"{n_struct} frames do not fit a structure capacity of {s_cap - 1}")
-    counts = np.array([len(f["atomic_numbers"]) for f in frames], dtype=np.int64)
-    n_real = int(counts.sum())
-    a_cap = round_up(n_real + 1, atom_multiple, steps_per_octave)
-    positions = [np.asarray(f["positions"]) for f in frames]
-    cells = [np.asarray(f["cell"]) for f in frames]
-    pbcs = [np.asarray(f["pbc"], bool) for f in frames]
-    idx_i, idx_j, shifts, pair_counts = batch_neighbor_list(positions, cells, pbcs, cutoff, backend=neighbor_backend)
-    p_real = len(idx_i)
-    p_cap = round_up(p_real, pair_multiple, steps_per_octave)
-
-    pad_cell_length = max(2.0 * float(cutoff), 10.0)
-    out_z = np.zeros(a_cap, np.int32)
-    out_r = np.zeros((a_cap, 3), dtype)
-    out_struct = np.full(a_cap, s_cap - 1, np.int32)
-    out_cell = np.zeros((s_cap, 3, 3), dtype)
-    out_pbc = np.zeros((s_cap, 3), bool)
-    out_i = np.full(p_cap, n_real, np.int32)
-    out_j = np.full(p_cap, n_real, np.int32)
-    out_shift = np.zeros((p_cap, 3), dtype)
-    out_shift[p_real:, 0] = 1.0
-
-    if n_struct:
-        out_z[:n_real] = np.concatenate([f["atomic_numbers"] for f in frames])
-        out_r[:n_real] = np.concatenate(positions)
-        out_struct[:n_real] = np.repeat(np.arange(n_struct, dtype=np.int32), counts)
-        out_cell[:n_struct] = np.stack(cells)
-        out_pbc[:n_struct] = np.stack(pbcs)
-    out_cell[-1] = pad_cell_length * np.eye(3)
-    out_i[:p_real], out_j[:p_real], out_shift[:p_real] = idx_i, idx_j, shifts
-
-    n_atoms = np.zeros(s_cap, np.int32)
-    n_atoms[:n_struct] = counts
-    index = np.full(s_cap, -1, np.int64)
-    if frame_index is not None:
-        index[:n_struct] = frame_index
-
-    targets = {}
-    for name in properties:
-        values = [np.asarray(f[name]) for f in frames]
-        atomwise = per_atom[name] if per_atom and name in per_atom else (
-            values[0].ndim > 0 and values[0].shape[0] == counts[0]
-        )
-        out_dtype = dtype if values[0].dtype.kind == "f" else values[0].dtype
-        if atomwise:
-            target = np.zeros((a_cap,) + values[0].shape[1:], out_dtype)
-            target[:n_real] = np.concatenate(values)
-        else:
-            target = np.zeros((s_cap,) + values[0].shape, out_dtype)
-            target[:n_struct] = np.stack(values)
-        targets[name] = target
-
-    return Batch(
-        atomic_numbers=out_z,
-        positions=out_r,
-        structure_index=out_struct,
-        atom_mask=np.arange(a_cap) < n_real,
-        cell=out_cell,
-        pbc=out_pbc,
-        structure_mask=np.arange(s_cap) < n_struct,
-        n_atoms=n_atoms,
-        idx_i=out_i,
-        idx_j=out_j,
-        shifts=out_shift,
-        pair_mask=np.arange(p_cap) < p_real,
-        frame_index=index,
-        targets=targets,
-    )
+    p = len(batch.idx_i)
+    extra = int(capacity) - p
+    if extra < 0:
+        raise ValueError(f"pair capacity {capacity} is below the batch's {p}")
+    if extra == 0:
+        return batch
+    pad_atom = int(np.sum(batch.atom_mask))
+    pad_shift = np.zeros((extra, 3), batch.shifts.dtype)
+    pad_shift[:, 0] = 1
+    fill = np.full(extra, pad_atom, batch.idx_i.dtype)
+    return batch.replace(
+        idx_i=np.concatenate([batch.idx_i, fill]), idx_j=np.concatenate([batch.idx_j, fill]),
+        shifts=np.concatenate([batch.shifts, pad_shift]),
+        pair_mask=np.concatenate([batch.pair_mask, np.zeros(extra, bool)]))

@@ -329,8 +329,7 @@ def export(run_dir: str | os.PathLike, fmt: str = "mindir", out: str | os.PathLi
     return result
 
 
-EXPORT_INPUT_NAMES = ("positions", "cell", "pbc", "atomic_numbers", "shifts", "idx_i", "idx_j", "pair_mask",
-                      "atom_mask", "structure_index")
+from .batch import GRAPH_INPUTS as EXPORT_INPUT_NAMES  # noqa: E402  (the potential's inputs, named once)
 
 
 def describe_data(config: dict, out_dir: Path, log: Log = print) -> dict:

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from mindsponge_mm.batch import collate
-from mindsponge_mm.data import AtomsDataset, AtomsLoader
+from mindsponge_mm.data import AtomsDataset, AtomsLoader, collate
 from mindsponge_mm.errors import DataError
 
 CUTOFF = 4.0
@@ -135,3 +134,19 @@ def test_round_up_buckets():
     assert all(c >= v and c % 256 == 0 for c, v in zip(caps, values))
     assert max(c / v for c, v in zip(caps, values) if v > 2048) <= 1.25 + 1e-9  # padding bounded
     assert len(set(caps)) < 40  # few distinct shapes over two decades of sizes
+
+
+def test_graph_inputs_are_named_once_and_cast():
+    from mindsponge_mm.batch import GRAPH_INPUTS, pad_pairs
+
+    frames = [{"atomic_numbers": np.array([8, 1, 1]), "positions": np.array([[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]),
+               "cell": np.zeros((3, 3)), "pbc": np.zeros(3, bool)}]
+    batch = collate(frames, CUTOFF, dtype="float64")
+    arrays = batch.graph_inputs("float32")
+    assert len(arrays) == len(GRAPH_INPUTS) == 10
+    for name, a in zip(GRAPH_INPUTS, arrays):
+        assert a.shape == getattr(batch, name).shape and a.flags.c_contiguous
+    assert [a.dtype for a in arrays[:5]] == [np.float32, np.float32, bool, np.int32, np.float32]
+    bigger = batch.pad_pairs(batch.shape[2] + 7)
+    assert bigger.shape[2] == batch.shape[2] + 7 and bigger.n_real == batch.n_real
+    assert pad_pairs(batch, batch.shape[2]) is batch

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindsponge_mm.batch import collate
-from mindsponge_mm.data import AtomsDataset, statistics
+from mindsponge_mm.data import AtomsDataset, collate, statistics
 from mindsponge_mm.models import Potential, build
 from mindsponge_mm.train import PotentialLoss, TrainStep, loss_inputs
 

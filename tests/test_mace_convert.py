@@ -23,7 +23,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from mindsponge_mm.batch import collate
+from mindsponge_mm.data import collate
 from mindsponge_mm.models import Potential, read_checkpoint
 
 FILES = Path(__file__).resolve().parent / "fixtures" / "mace_files"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mindsponge_mm.batch import collate
+from mindsponge_mm.data import collate
 from mindsponge_mm.errors import UserError
 from mindsponge_mm.models import Potential
 from mindsponge_mm.models.mace_convert import model_from_mace_state_dict

@@ -6,7 +6,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from scipy.spatial.transform import Rotation
 
-from mindsponge_mm.batch import collate
+from mindsponge_mm.data import collate
 from mindsponge_mm.errors import ConfigError, UserError
 from mindsponge_mm.models import Potential, build
 

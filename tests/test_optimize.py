@@ -136,7 +136,7 @@ def test_cell_relaxation_gives_the_fcc_lattice_constant(method, lj):
 def test_relaxation_with_a_learned_potential():
     """A random tiny SchNet (a rough landscape): both methods reach stationary points, checked by a
     fresh evaluation with the plain cutoff, downhill from the start."""
-    from mindsponge_mm.batch import collate
+    from mindsponge_mm.data import collate
     from mindsponge_mm.models import Potential
     from mindsponge_mm.models import build as build_model
 

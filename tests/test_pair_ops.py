@@ -6,7 +6,7 @@ import pytest
 from ase.build import bulk, molecule
 from mindspore import ops
 
-from mindsponge_mm.batch import collate
+from mindsponge_mm.data import collate
 from mindsponge_mm.models import Potential, build
 from mindsponge_mm.nn.pair_ops import PairOps, conv_reference, kernel_available, product_reference
 

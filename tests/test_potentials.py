@@ -13,9 +13,10 @@ from ase.neighborlist import neighbor_list
 from ase.stress import full_3x3_to_voigt_6_stress
 from scipy.integrate import quad
 
-from mindsponge_mm.batch import collate
+from mindsponge_mm.batch import pad_pairs
+from mindsponge_mm.data import collate
 from mindsponge_mm.errors import ConfigError, UserError
-from mindsponge_mm.potentials import LennardJones, SumPotential, build, from_config, pad_pairs
+from mindsponge_mm.potentials import LennardJones, SumPotential, build, from_config
 
 EPS, SIG, RC = 0.0104, 3.4, 7.5
 
@@ -358,3 +359,86 @@ def test_registry_builds_from_yaml_and_reports_mistakes(configs):
         b.rattle(0.02, seed=seed)
         evaluate(lj3, b)
     assert len(lj3.compiled_shapes) == 1
+
+
+# ---------------------------------------------------------------------- the contract
+def test_the_contract_names_what_a_potential_lacks_and_adapts_plain_cells():
+    from mindspore import nn
+
+    from mindsponge_mm.batch import GRAPH_INPUTS
+    from mindsponge_mm.potentials import CellPotential, PotentialBase, as_potential
+
+    class Bare(PotentialBase):
+        pass
+
+    bare = Bare()
+    for name in ("cutoff", "elements", "dtype_name"):
+        with pytest.raises(NotImplementedError, match=f"Bare does not set '{name}'"):
+            getattr(bare, name)
+    with pytest.raises(NotImplementedError, match="Bare does not implement construct"):
+        bare.construct(*GRAPH_INPUTS)
+    assert Bare.GRAPH_INPUTS == GRAPH_INPUTS and GRAPH_INPUTS[0] == "positions" and len(GRAPH_INPUTS) == 10
+    lj = LennardJones(EPS, SIG, RC)
+    assert as_potential(lj) is lj and lj.cheap_pairs and not PotentialBase.cheap_pairs
+
+    class Plain(nn.Cell):
+        cutoff = 5.0
+
+        def construct(self, *inputs):
+            return lj(*inputs)
+
+    wrapped = as_potential(Plain())
+    assert isinstance(wrapped, CellPotential) and wrapped.cutoff == 5.0 and wrapped.dtype_name == "float32"
+    assert wrapped.elements is None and not wrapped.cheap_pairs
+    with pytest.raises(UserError, match="not a potential"):
+        as_potential(42)
+
+    class Argon(Plain):
+        elements = [18]
+
+    argon = as_potential(Argon())
+    argon.check_elements(np.array([18, 0]), np.array([True, False]))  # padding atoms are not checked
+    with pytest.raises(UserError, match="atom 1 is Kr, which this CellPotential has no parameters for"):
+        argon.check_elements(np.array([18, 36]), np.ones(2, bool))
+    with pytest.raises(ConfigError, match="not a potential"):
+        SumPotential([lj, Plain()])
+
+
+def test_default_energy_forces_is_the_full_call_without_stress():
+    """LJ has no energy_forces of its own: molecules run the contract's default, with the same numbers."""
+    from mindsponge_mm.potentials import PotentialBase
+
+    lj = LennardJones(EPS, SIG, RC, dtype="float64")
+    assert type(lj).energy_forces is PotentialBase.energy_forces
+    mol = molecule("CH4")
+    mol.set_chemical_symbols(["Ar"] * len(mol))
+    mol.positions *= 3.0
+    out, batch = evaluate(lj, mol)  # not periodic: the energy_forces graph
+    assert lj._jit_energy_forces is not None and lj._jit_construct is None
+    energy, energies, forces, stress = lj(*lj.inputs(batch))  # the full call (PyNative)
+    np.testing.assert_allclose(out["forces"], forces.asnumpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(out["energy"], energy.asnumpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(out["energies"], energies.asnumpy(), rtol=1e-12, atol=1e-15)
+    assert np.abs(out["forces"]).max() > 1e-4 and not out["stress"].any() and not stress.asnumpy().any()
+
+
+def test_sum_of_a_learned_and_a_classical_potential_on_a_molecule():
+    """Molecules run SumPotential.energy_forces: the learned term's graph without strain plus LJ's default."""
+    from mindsponge_mm.models import Potential
+    from mindsponge_mm.models import build as build_model
+
+    def terms():
+        model = build_model("schnet", elements=["Ar"], cutoff=4.0, n_features=8, n_interactions=1, dtype="float64",
+                            seed=2)
+        return Potential(model), LennardJones(EPS, SIG, 6.0, shift=True, dtype="float64")
+
+    total = SumPotential(terms())
+    nnp, lj = terms()
+    a = Atoms("Ar4", positions=[[0, 0, 0], [3.6, 0, 0], [0, 3.7, 0.2], [1.8, 1.9, 3.1]])
+    out, _ = evaluate(total, a, cutoff=6.0)
+    o_nnp, _ = evaluate(nnp, a, cutoff=6.0)
+    o_lj, _ = evaluate(lj, a, cutoff=6.0)
+    assert total._jit_energy_forces is not None and total._jit_construct is None
+    assert out["energy"][0] == pytest.approx(o_nnp["energy"][0] + o_lj["energy"][0], rel=1e-12)
+    np.testing.assert_allclose(out["forces"][:4], o_nnp["forces"][:4] + o_lj["forces"][:4], rtol=0, atol=1e-12)
+    assert not out["stress"].any()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from mindsponge_mm.batch import collate
 from mindsponge_mm.config import validate
+from mindsponge_mm.data import collate
 from mindsponge_mm.errors import ConfigError, UserError
 from mindsponge_mm.job_schema import JOB_SCHEMA
 from mindsponge_mm.jobs import evaluate, export, train

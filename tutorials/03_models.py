@@ -10,7 +10,7 @@ import numpy as np
 from ase.build import bulk, molecule
 from scipy.spatial.transform import Rotation
 
-from mindsponge_mm.batch import collate
+from mindsponge_mm.data import collate
 from mindsponge_mm.models import Potential, build
 
 CUTOFF = 4.5

@@ -1,4 +1,5 @@
 """Datasets, file formats, splits, statistics, transforms and batching."""
+from .collate import collate
 from .dataset import AtomsDataset, PropertyInfo, bundled_datasets
 from .loader import AtomsLoader, LoaderShard, ShardBatch
 from .splits import load_split, split
@@ -8,8 +9,8 @@ from .transforms import (
 )
 
 __all__ = [
-    "AtomsDataset", "PropertyInfo", "bundled_datasets", "AtomsLoader", "LoaderShard", "ShardBatch", "split",
-    "load_split", "Statistics", "average_neighbors", "compute_statistics", "statistics", "Transform", "Compose",
-    "RemoveOffsets", "AddOffsets",
+    "collate", "AtomsDataset", "PropertyInfo", "bundled_datasets", "AtomsLoader", "LoaderShard", "ShardBatch",
+    "split", "load_split", "Statistics", "average_neighbors", "compute_statistics", "statistics", "Transform",
+    "Compose", "RemoveOffsets", "AddOffsets",
     "ScaleProperty", "CastDtype", "WrapPositions", "SubtractCenterOfMass",
 ]

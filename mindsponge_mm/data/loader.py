@@ -8,8 +8,9 @@ from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from ..batch import Batch, collate
+from ..batch import Batch
 from ..errors import DataError, UserError
+from .collate import collate
 from .dataset import AtomsDataset
 from .transforms import Transform
 

@@ -98,29 +98,37 @@ def _as_calculator(potential):
     """An ASE calculator for ``potential``: used as is when it is one, else wrapped in interfaces.ase.Calculator."""
     from ase.calculators.calculator import BaseCalculator
 
+    from ..potentials.base import PotentialBase
+
     if isinstance(potential, BaseCalculator):
         return potential
-    if not hasattr(potential, "evaluate"):
-        raise UserError(f"{type(potential).__name__} is neither a potential (with evaluate) nor an ASE calculator")
+    if not isinstance(potential, PotentialBase):
+        raise UserError(f"{type(potential).__name__} is neither a potential (a PotentialBase) nor an ASE calculator")
     from ..interfaces.ase import Calculator
 
     return Calculator(potential)
 
 
 def _known_elements(potential) -> set[int] | None:
+    """Atomic numbers ``potential`` covers (a potential, or this package's ASE calculator around one);
+    None when it takes any element or is a foreign calculator."""
     from ase.data import atomic_numbers
 
-    for obj in (potential, getattr(potential, "model", None), getattr(potential, "potential", None)):
-        elements = getattr(obj, "elements", None)
-        if elements:
-            return {atomic_numbers[e] if isinstance(e, str) else int(e) for e in elements}
+    from ..interfaces.ase import Calculator
+    from ..potentials.base import PotentialBase
+
+    if isinstance(potential, Calculator):
+        potential = potential.potential
+    if isinstance(potential, PotentialBase) and potential.elements:
+        return {atomic_numbers[e] if isinstance(e, str) else int(e) for e in potential.elements}
     return None
 
 
 class PhysicsScore:
     """Score a molecule with a potential: ETKDG+MMFF embedding, relaxation, strain energy.
 
-    ``potential``: a :class:`~mindsponge_mm.models.Potential` (anything with ``evaluate(batch)``)
+    ``potential``: a potential (:class:`~mindsponge_mm.potentials.base.PotentialBase`, e.g. a learned
+    :class:`~mindsponge_mm.models.Potential`)
     or an ASE calculator. For each SMILES, ``n_conformers`` conformers are embedded and relaxed
     with ASE FIRE to ``fmax`` eV/Å (at most ``steps`` steps). The result dict has
     ``energy`` (lowest relaxed energy, eV), ``energy_per_atom`` (eV), ``strain`` (eV: relaxed energy

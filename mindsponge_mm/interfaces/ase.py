@@ -17,9 +17,9 @@ from ase.calculators.calculator import Calculator as _AseCalculator
 from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from ..batch import collate, round_up
+from ..batch import pad_pairs, round_up
+from ..data.collate import collate
 from ..models import load_potential
-from ..potentials.base import pad_pairs
 
 
 class Calculator(_AseCalculator):
@@ -53,7 +53,7 @@ class Calculator(_AseCalculator):
     @property
     def compiled_shapes(self) -> set:
         """The padded shapes the potential has compiled for (one per atom count, normally)."""
-        return getattr(self.potential, "compiled_shapes", None) or set()
+        return self.potential.compiled_shapes
 
     def batch(self, atoms):
         """The padded one-structure :class:`~mindsponge_mm.batch.Batch` of ``atoms``."""

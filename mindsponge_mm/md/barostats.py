@@ -20,7 +20,7 @@ import numpy as np
 from ase import units
 from mindspore import ops
 
-from ..models.potential import _det3
+from ..nn.geometry import cell_volume
 from .integrators import Berendsen, Integrator, _BussiMixin, register
 from .state import KB
 
@@ -34,7 +34,7 @@ class _BarostatMixin:
 
     def pressure(self, p, cell, stress):
         """[S] instantaneous pressure (eV/Å³) and [S] volume (Å³)."""
-        volume = ops.abs(_det3(cell))
+        volume = cell_volume(cell)
         trace = stress[:, 0, 0] + stress[:, 1, 1] + stress[:, 2, 2]
         return 2.0 * self.kinetic(p) / (3.0 * volume) - trace / 3.0, volume
 

@@ -106,8 +106,8 @@ def load_system(md: dict, seed: int = 0):
 
 
 def load_potential(spec, source: str = "config"):
-    """A potential Cell from a checkpoint path or a classical mapping with ``type``
-    (:func:`mindsponge_mm.models.load_potential`).
+    """A potential (``potentials.base.PotentialBase``) from a checkpoint path or a classical mapping with
+    ``type`` (:func:`mindsponge_mm.models.load_potential`).
 
     Errors name ``source`` (the config file) and the key path ``md.potential``.
     """
@@ -167,8 +167,7 @@ def _run_md_locked(run: dict, md: dict, files: RunDirectory, log, source: str) -
 
     traj_path, ckpt_path = files.trajectory, files.md_checkpoint
     potential = load_potential(md["potential"], source)
-    dtype = md["dtype"] or getattr(potential, "dtype_name", None) or getattr(getattr(potential, "model", None),
-                                                                          "dtype_name", "float32")
+    dtype = md["dtype"] or potential.dtype_name
     if md["restart"]:
         sim = Simulation.restore(md["restart"], potential)
         log(f"restart   {md['restart']} at step {sim.state.step} ({sim.state.time:.1f} fs)")

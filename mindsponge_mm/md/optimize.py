@@ -31,9 +31,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from ..batch import collate, round_up
+from ..batch import pad_pairs, round_up
+from ..data.collate import collate
 from ..errors import ConfigError, UserError
-from ..potentials.base import pad_pairs
 
 METHODS = ("fire", "lbfgs")
 

@@ -26,8 +26,9 @@ from mindspore import Parameter, nn, ops
 
 from ..errors import UserError
 from ..io_utils import atomic_path
-from ..models.potential import _row_times_matrix
 from ..neighbors import neighbor_list
+from ..nn.geometry import pair_structure, pair_vectors
+from ..potentials.base import PotentialBase, as_potential
 from .integrators import INTEGRATORS, Integrator, build_integrator
 from .state import KB, MDState
 
@@ -43,7 +44,8 @@ class ForceField(nn.Cell):
     """Neighbor list + potential: ``(r [A,3], cell [S,3,3]) -> (energy [S] eV, forces [A,3] eV/Å,
     stress [S,3,3] eV/Å³, overflow [] bool, min pair distance² [] Å²)``."""
 
-    def __init__(self, potential, neighbor_list_cell, atomic_numbers, structure_index, pbc, pair_capacity=None):
+    def __init__(self, potential: PotentialBase, neighbor_list_cell, atomic_numbers, structure_index, pbc,
+                 pair_capacity=None):
         super().__init__()
         self.potential = potential
         self.nl = neighbor_list_cell
@@ -59,8 +61,8 @@ class ForceField(nn.Cell):
         self.pbc = ms.Tensor(np.asarray(pbc, bool))
         self.n_structures = len(pbc)
         self.cutoff2 = float(potential.cutoff) ** 2
-        # no periodic structure: the stress is zero, and the strain derivative is left out of the graph
-        self.stress = bool(np.asarray(pbc).any()) or not hasattr(potential, "energy_forces")
+        # no periodic structure: the stress is zero, and the potential's energy_forces leaves it out of the graph
+        self.stress = bool(np.asarray(pbc).any())
 
     def construct(self, r, cell):
         idx_i, idx_j, shifts, mask, count, overflow = self.nl(r, cell)
@@ -69,8 +71,7 @@ class ForceField(nn.Cell):
         zero = ops.zeros_like(idx_i)
         idx_i, idx_j = ops.where(mask, idx_i, zero), ops.where(mask, idx_j, zero)
         shifts = ops.where(ops.expand_dims(mask, 1), shifts, ops.zeros_like(shifts)).astype(r.dtype)
-        cell_rows = ops.gather(ops.reshape(cell, (self.n_structures, 9)), ops.gather(self.structure_index, idx_i, 0), 0)
-        d = ops.stop_gradient(ops.gather(r, idx_j, 0) - ops.gather(r, idx_i, 0) + _row_times_matrix(shifts, cell_rows))
+        d = ops.stop_gradient(pair_vectors(r, cell, shifts, idx_i, idx_j, pair_structure(self.structure_index, idx_i)))
         d2 = (d * d).sum(-1)
         within = ops.logical_and(mask, d2 < self.cutoff2)
         min_d2 = ops.where(within, d2, ops.full_like(d2, 1e6)).min()
@@ -137,11 +138,12 @@ class Block(nn.Cell):
 
 
 class Simulation:
-    """Run MD on an :class:`MDState` with any potential Cell (see ``models.potential.Potential``).
+    """Run MD on an :class:`MDState` with any potential (see ``potentials.base.PotentialBase``).
 
     Args:
         state: the systems (positions Å, momenta, masses amu, cells); momenta are used as given.
-        potential: a Cell with the potential contract and ``.cutoff`` (Å).
+        potential: a :class:`~mindsponge_mm.potentials.base.PotentialBase` (a plain Cell with its
+            ``construct`` and a ``cutoff`` in Å is adapted by ``potentials.as_potential``).
         integrator: an :class:`Integrator` or its config dict ``{"name": ..., params}``.
         skin: Verlet skin of the neighbor list, Å.
         capacity: initial pair capacity of the neighbor list (default: pairs of the first frame within
@@ -163,7 +165,7 @@ class Simulation:
                  min_distance: float = 0.5, seed: int = 0,
                  dtype: str = "float32", backend: str = "auto", _restore: dict | None = None):
         self.state = state.copy()
-        self.potential = potential
+        self.potential = as_potential(potential)
         self.integrator_config = integrator.config() if isinstance(integrator, Integrator) else dict(integrator)
         self.skin, self.remove_com, self.wrap = float(skin), bool(remove_com), bool(wrap)
         self.min_distance, self.seed, self.dtype, self.backend = float(min_distance), int(seed), str(dtype), backend
@@ -196,10 +198,7 @@ class Simulation:
 
     def _check_elements(self):
         z = self.state.atomic_numbers
-        if hasattr(self.potential, "check_elements"):  # classical potentials and sums
-            self.potential.check_elements(z, np.ones(len(z), bool))
-        elif hasattr(getattr(self.potential, "model", None), "species"):  # learned potentials
-            self.potential.model.species(z)
+        self.potential.check_elements(z, np.ones(len(z), bool))
 
     def _structure_pairs(self, cutoff):
         s = self.state
@@ -227,7 +226,7 @@ class Simulation:
     def _estimate_pair_capacity(self, capacity: int) -> int:
         """Pairs within the cutoff now, +20 %, at most ``capacity`` (then nothing is packed); ``capacity``
         for potentials whose pairs cost about what packing them does (``cheap_pairs``, e.g. LJ)."""
-        if getattr(self.potential, "cheap_pairs", False):
+        if self.potential.cheap_pairs:
             return capacity
         pairs = sum(len(i) for i, _, _ in self._structure_pairs(self.potential.cutoff))
         return min(int(pairs * 1.2) + 64, capacity)

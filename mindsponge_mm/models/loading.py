@@ -28,16 +28,17 @@ def load_potential(spec, dtype: str | None = None):
     option a :class:`ConfigError`.
     """
     from ..potentials import from_config
+    from ..potentials.base import PotentialBase
     from .potential import Potential
 
     if isinstance(spec, (str, os.PathLike)):
         return Potential.load(spec, dtype=dtype)
     if isinstance(spec, Mapping):
         return from_config(_with_dtype(spec, dtype) if dtype is not None else spec)
-    if not (hasattr(spec, "evaluate") and hasattr(spec, "cutoff")):
+    if not isinstance(spec, PotentialBase):
         raise UserError(f"{type(spec).__name__} is not a potential; give a Potential, a classical potential "
                         f"or a checkpoint path")
-    if dtype is not None and getattr(spec, "dtype_name", dtype) != dtype:
+    if dtype is not None and spec.dtype_name != dtype:
         raise ConfigError(f"the given potential is {spec.dtype_name}, not {dtype}; build it with dtype={dtype!r}")
     return spec
 

@@ -21,7 +21,8 @@ from mindspore import nn, ops
 from .. import __version__
 from ..errors import UserError
 from ..io_utils import atomic_path, read_safetensors
-from ..potentials.base import HostEvaluation, det3 as _det3, row_times_matrix as _row_times_matrix
+from ..nn.geometry import apply_strain, pair_structure, pair_vectors, periodic_volume
+from ..potentials.base import PotentialBase
 from .base import AtomisticModel
 from .registry import MODELS, build
 
@@ -40,29 +41,19 @@ class EnergyCell(nn.Cell):
 
     def construct(self, positions, strain, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                   structure_index):
-        n_structures = cell.shape[0]
-        eye = ops.eye(3, 3, positions.dtype).reshape(1, 9)
-        deform = eye + 0.5 * (strain + strain.transpose(0, 2, 1)).reshape(n_structures, 9)  # rows of (1 + ε)
-        pair_structure = ops.gather(structure_index, idx_i, 0)
-        # r_ij (1 + ε): the same as straining R and the cell first. Written with 2-D column slices:
-        # tiny batched matmuls are slow on CPU.
-        vectors = _row_times_matrix(self.pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure),
-                                    ops.gather(deform, pair_structure, 0))
-        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures)
+        pair_structures = pair_structure(structure_index, idx_i)
+        # r_ij (1 + ε): the same as straining R and the cell first
+        vectors = apply_strain(pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structures), strain,
+                               pair_structures)
+        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index,
+                             cell.shape[0])
 
     def unstrained(self, positions, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index):
         """The same [S + A] without a strain input: the graph for energy and forces only (training
         without stress labels differentiates this twice, so the strain path is left out)."""
-        n_structures = cell.shape[0]
-        pair_structure = ops.gather(structure_index, idx_i, 0)
-        vectors = self.pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure)
-        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures)
-
-    @staticmethod
-    def pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure):
-        """r_ij = R[j] - R[i] + S·cell [P, 3]."""
-        pair_cell = ops.gather(cell.reshape(cell.shape[0], 9), pair_structure, 0)  # [P, 9]: cell rows
-        return ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0) + _row_times_matrix(shifts, pair_cell)
+        vectors = pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structure(structure_index, idx_i))
+        return self.energies(atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index,
+                             cell.shape[0])
 
     def energies(self, atomic_numbers, vectors, idx_i, idx_j, pair_mask, atom_mask, structure_index, n_structures):
         species = ops.gather(self.species_table, atomic_numbers, 0)
@@ -72,7 +63,7 @@ class EnergyCell(nn.Cell):
         return ops.concat([structure_energy, ops.stop_gradient(atom_energy)])
 
 
-class Potential(HostEvaluation, nn.Cell):
+class Potential(PotentialBase):
     """Energy [S] (eV), per-atom energies [A], forces [A, 3] (eV/Å) and stress [S, 3, 3] (eV/Å³).
 
     ``construct`` takes tensors (for use inside training and MD graphs); :meth:`evaluate`
@@ -88,7 +79,6 @@ class Potential(HostEvaluation, nn.Cell):
         self.force_grad_fn = ms.value_and_grad(self.energy_cell.unstrained, grad_position=0)
         self._jit_construct = None
         self._jit_energy_forces = None
-        self.compiled_shapes: set = set()
 
     @property
     def model(self) -> AtomisticModel:
@@ -108,32 +98,32 @@ class Potential(HostEvaluation, nn.Cell):
 
         positions [A, 3] Å, cell [S, 3, 3] Å, pbc [S, 3] bool, atomic_numbers [A] int32 (padding: 0),
         shifts [P, 3] (integer cell shifts as floats), idx_i/idx_j [P] int32, pair_mask [P] bool,
-        atom_mask [A] bool, structure_index [A] int32. Every potential (learned or classical) has
-        this signature, so MD, training and sums of potentials can use any of them.
+        atom_mask [A] bool, structure_index [A] int32 (``Batch.graph_inputs``). Every potential has
+        this signature (the contract of :class:`~mindsponge_mm.potentials.base.PotentialBase`), so MD,
+        training and sums of potentials can use any of them.
         """
         strain = cell * 0.0  # a zero strain that is a graph value (ops.zeros here breaks grad under jit)
         energies, (grad_r, grad_strain) = self.grad_fn(
             positions, strain, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index)
         n_structures = cell.shape[0]
         structure_energy, atom_energy = energies[:n_structures], energies[n_structures:]
-        volume = ops.abs(_det3(cell))
-        periodic = pbc.any(-1)
-        safe_volume = ops.where(periodic, volume, ops.ones_like(volume))
-        factor = periodic.astype(cell.dtype) / safe_volume
+        volume, periodic = periodic_volume(cell, pbc)
+        factor = periodic.astype(cell.dtype) / volume
         stress = grad_strain * factor.reshape(-1, 1, 1)
         return structure_energy, atom_energy, -grad_r, stress
 
     def energy_forces(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                       structure_index):
         """(energy [S], energies [A], forces [A, 3]) of the same inputs as :meth:`construct`, without
-        the stress (a smaller graph, and a much smaller one when it is differentiated again)."""
+        the stress (a smaller graph, and a much smaller one when it is differentiated again); overrides
+        the contract's default, which runs the full call."""
         energies, grad_r = self.force_grad_fn(positions, cell, atomic_numbers, shifts, idx_i, idx_j, pair_mask,
                                               atom_mask, structure_index)
         n_structures = cell.shape[0]
         return energies[:n_structures], energies[n_structures:], -grad_r
 
     # ------------------------------------------------------------------ host side
-    # inputs(batch) and evaluate(batch) come from potentials.base.HostEvaluation
+    # inputs(batch) and evaluate(batch) come from potentials.base.PotentialBase
     @property
     def dtype_name(self) -> str:
         return self.model.dtype_name

@@ -19,6 +19,7 @@ import numpy as np
 from mindspore import Parameter, nn, ops
 
 from ..errors import UserError
+from ..nn.geometry import pair_structure, pair_vectors
 from . import fallback
 
 
@@ -187,7 +188,6 @@ class NeighborList(nn.Cell):
 
     def within_cutoff(self, positions, cells, idx_i, idx_j, shifts, mask):
         """[C] bool: listed pairs closer than the interaction cutoff (not cutoff + skin)."""
-        cell_i = ops.gather(cells, ops.gather(self.structure_index, idx_i, 0), 0)
-        r = (ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0)
-             + ops.squeeze(ops.matmul(shifts.astype(positions.dtype)[:, None, :], cell_i), 1))
+        r = pair_vectors(positions, cells, shifts.astype(positions.dtype), idx_i, idx_j,
+                         pair_structure(self.structure_index, idx_i))
         return ops.logical_and(mask, (r * r).sum(-1) < self.cutoff**2)

@@ -1,5 +1,8 @@
-"""Classical potentials and sums of potentials, with the contract of ``models.Potential``.
+"""Classical potentials and sums of potentials, and the contract every potential has.
 
+* :class:`PotentialBase` (:mod:`.base`): the potential contract (graph inputs, outputs and units,
+  ``cutoff``, ``elements``, ``dtype_name``, ``cheap_pairs``, ``energy_forces``, ``check_elements``,
+  ``inputs``/``evaluate``); :func:`as_potential` adapts a plain Cell to it;
 * :class:`LennardJones`: per-element-pair LJ with cutoff, optional shift and tail corrections;
 * :class:`SumPotential`: the sum of any potentials (e.g. a learned potential plus LJ);
 * :func:`build`: ``build("lennard_jones", epsilon={"Ar": 0.0104}, sigma={"Ar": 3.4}, cutoff=8.5)``,
@@ -14,7 +17,7 @@ import inspect
 from typing import Callable, Mapping
 
 from ..errors import ConfigError
-from .base import HostEvaluation, pad_pairs
+from .base import CellPotential, HostEvaluation, PotentialBase, as_potential
 from .lennard_jones import LennardJones
 from .sum import SumPotential
 
@@ -72,5 +75,5 @@ register("sum")(_sum)
 # ``type: checkpoint`` (a learned potential saved by ``models.Potential.save``) is registered by
 # ``mindsponge_mm.models`` when it is imported: this package sits beside models and never imports it.
 
-__all__ = ["LennardJones", "SumPotential", "HostEvaluation", "POTENTIALS", "build", "from_config", "register",
-           "pad_pairs"]
+__all__ = ["PotentialBase", "HostEvaluation", "CellPotential", "as_potential", "LennardJones", "SumPotential",
+           "POTENTIALS", "build", "from_config", "register"]

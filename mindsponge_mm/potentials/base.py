@@ -1,74 +1,134 @@
-"""What every potential shares: the host-side ``inputs``/``evaluate`` and small graph helpers.
+"""The potential contract, written once: :class:`PotentialBase`, what every potential is.
 
-A potential is an ``nn.Cell`` whose ``construct`` takes the tensors of a
-:class:`~mindsponge_mm.batch.Batch`::
+A potential is an ``nn.Cell``. Its graph inputs are the ten tensors named by
+:data:`~mindsponge_mm.batch.GRAPH_INPUTS`, in that order (``Batch.graph_inputs`` produces them)::
 
     positions [A, 3] Å, cell [S, 3, 3] Å, pbc [S, 3] bool, atomic_numbers [A] int32 (padding 0),
     shifts [P, 3] (integer cell shifts as floats), idx_i/idx_j [P] int32 (a FULL pair list),
     pair_mask [P] bool, atom_mask [A] bool, structure_index [A] int32
 
-and returns ``(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³)``
-(ASE sign: stress = (1/V) ∂E/∂ε; zero for non-periodic structures). It has ``cutoff`` (Å;
-pairs beyond it are ignored), ``elements`` (atomic numbers, or None for any element) and
-``dtype_name`` ("float32" or "float64"). :class:`HostEvaluation` adds ``inputs(batch)`` and
-``evaluate(batch)``; a subclass only says how to check elements (:meth:`check_elements`).
-A potential may also offer ``energy_forces`` (the same inputs, without the stress, as a smaller
-graph; the learned ``Potential`` does): training without stress and MD of molecules use it where
-it exists and the full call elsewhere, so any Cell with the contract above still works.
+* ``construct(*inputs)`` -> ``(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³)``
+  (ASE sign: stress = (1/V) ∂E/∂ε; zero for non-periodic structures);
+* ``energy_forces(*inputs)`` -> ``(energy, energies, forces)``: the same without the stress. The
+  default runs the full call and drops the stress; the learned ``models.Potential`` overrides it
+  with a smaller graph (no strain), and :class:`~mindsponge_mm.potentials.SumPotential` sums its
+  terms' ``energy_forces``. MD of molecules and training without stress labels call it;
+* ``cutoff`` (Å; pairs beyond it are ignored), ``elements`` (atomic numbers, or None for any
+  element), ``dtype_name`` ("float32" or "float64"), ``cheap_pairs`` (True when a pair costs about
+  what packing it does, so MD hands the potential the whole neighbor list; default False);
+* ``check_elements(atomic_numbers, atom_mask)``: a UserError for a real atom of an element the
+  potential lacks;
+* host side: ``inputs(batch)`` (the graph inputs as tensors) and ``evaluate(batch)`` (numpy results,
+  one compiled graph per padded shape).
+
+Callers (MD, training, the ASE calculator, generative scoring, sums) rely on this class and never
+probe for attributes. :func:`as_potential` adapts a plain Cell with the ``construct`` above and a
+``cutoff`` (test potentials, user code) to the contract.
 """
 from __future__ import annotations
 
 import mindspore as ms
 import numpy as np
-from mindspore import nn, ops
+from ase.data import chemical_symbols
+from mindspore import nn
 
-from ..batch import Batch
+from ..batch import GRAPH_INPUTS, Batch
+from ..errors import UserError
 
 
-class HostEvaluation:
-    """Mixin for potential Cells: numpy batch in, numpy results out, one compiled graph per shape."""
+def _required(name: str, what: str) -> property:
+    """A contract attribute: set by the subclass (``self.name = ...``) or overridden as a property.
+
+    Reading it before it is set raises NotImplementedError naming the class and the attribute."""
+    slot = "_contract_" + name
+
+    def get(self):
+        try:
+            return self.__dict__[slot]
+        except KeyError:
+            raise NotImplementedError(f"{type(self).__name__} does not set {name!r} ({what}); every potential "
+                                      f"must (see mindsponge_mm.potentials.base.PotentialBase)") from None
+
+    def put(self, value):
+        self.__dict__[slot] = value
+
+    return property(get, put, doc=what)
+
+
+class PotentialBase(nn.Cell):
+    """Base class of every potential; see the module docstring for the contract.
+
+    A subclass sets ``cutoff``, ``elements`` and ``dtype_name`` (attributes or properties) and
+    implements ``construct``; it may override ``energy_forces``, ``check_elements`` and
+    ``cheap_pairs``.
+    """
+
+    GRAPH_INPUTS = GRAPH_INPUTS  # names and order of the graph inputs (defined in mindsponge_mm.batch)
+    cheap_pairs = False
+
+    cutoff = _required("cutoff", "interaction cutoff in Å")
+    elements = _required("elements", "atomic numbers the potential has parameters for, or None for any")
+    dtype_name = _required("dtype_name", '"float32" or "float64"')
 
     _jit_construct = None
     _jit_energy_forces = None
 
-    def check_elements(self, atomic_numbers: np.ndarray, atom_mask: np.ndarray) -> None:
-        """Raise a UserError when a real atom has an element this potential lacks (default: any is fine)."""
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.compiled_shapes: set = set()  # padded shapes evaluate() has run (one compiled graph each)
 
+    def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                  structure_index):
+        """(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³) of the graph inputs."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement construct(positions, cell, pbc, "
+                                  f"atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask, structure_index)")
+
+    def energy_forces(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                      structure_index):
+        """(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å): the full call without its stress."""
+        energy, energies, forces, _ = self.construct(positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j,
+                                                     pair_mask, atom_mask, structure_index)
+        return energy, energies, forces
+
+    def check_elements(self, atomic_numbers: np.ndarray, atom_mask: np.ndarray) -> None:
+        """Raise a UserError when a real atom (``atom_mask``) has an element outside ``elements``."""
+        if self.elements is None:
+            return
+        z = np.asarray(atomic_numbers)
+        bad = np.flatnonzero(np.asarray(atom_mask, bool) & ~np.isin(z, list(self.elements)))
+        if bad.size:
+            zb = int(z[bad[0]])
+            name = chemical_symbols[zb] if 0 < zb < len(chemical_symbols) else str(zb)
+            known = ", ".join(chemical_symbols[int(e)] for e in sorted(self.elements))
+            raise UserError(f"atom {bad[0]} is {name}, which this {type(self).__name__} has no parameters for "
+                            f"(elements: {known}); use a potential that covers {name}")
+
+    # ------------------------------------------------------------------ host side
     @property
     def np_dtype(self):
         return np.float64 if self.dtype_name == "float64" else np.float32
 
     def inputs(self, batch: Batch) -> tuple:
-        """The tensors ``construct`` takes, from a numpy batch (checks the elements first)."""
-        dtype = self.np_dtype
+        """The tensors ``construct`` takes (``Batch.graph_inputs``), from a numpy batch (checks the elements first)."""
         self.check_elements(np.asarray(batch.atomic_numbers), np.asarray(batch.atom_mask))
-        arrays = (batch.positions.astype(dtype), batch.cell.astype(dtype), batch.pbc,
-                  batch.atomic_numbers.astype(np.int32),
-                  batch.shifts.astype(dtype), batch.idx_i, batch.idx_j, batch.pair_mask, batch.atom_mask,
-                  batch.structure_index)
-        return tuple(ms.Tensor(np.ascontiguousarray(a)) for a in arrays)
+        return tuple(ms.Tensor(a) for a in batch.graph_inputs(self.np_dtype))
 
     def evaluate(self, batch: Batch) -> dict[str, np.ndarray]:
         """energy [S], energies [A], forces [A, 3], stress [S, 3, 3] as numpy (padding included).
 
-        A batch with no periodic structure runs the smaller ``energy_forces`` graph where the
-        potential has one (its stress is zero by definition; PaiNN on 50 ethanol: 64 instead of
-        75 ms per call); otherwise the full call."""
-        if getattr(self, "compiled_shapes", None) is None:
-            self.compiled_shapes = set()
+        A batch with no periodic structure runs the ``energy_forces`` graph (its stress is zero by
+        definition; for PaiNN on 50 ethanol the smaller graph took 64 instead of 75 ms per call);
+        otherwise the full call."""
         self.compiled_shapes.add(batch.shape)
         inputs = self.inputs(batch)
-        if hasattr(self, "energy_forces") and not np.asarray(batch.pbc).any():
+        if not np.asarray(batch.pbc).any():
             if self._jit_energy_forces is None:
-                # jit a wrapper Cell, never the bound method: MindSpore 2.10 caches the graph of a
-                # jitted method and then fails ("TupleGetItem ... index") when a training or MD graph
-                # calls the same method inside
                 self._jit_energy_forces = ms.jit(_EnergyForcesGraph(self).construct)
             energy, energies, forces = self._jit_energy_forces(*inputs)
             stress = np.zeros((len(batch.cell), 3, 3), self.np_dtype)
         else:
             if self._jit_construct is None:
-                self._jit_construct = ms.jit(self.construct)
+                self._jit_construct = ms.jit(_FullGraph(self).construct)
             energy, energies, forces, stress = self._jit_construct(*inputs)
         # Read the forces first: in MindSpore 2.10, reading a sliced energy output first can cost a
         # second pass through the graph (measured: 2-3x slower evaluate on CPU).
@@ -77,66 +137,59 @@ class HostEvaluation:
                 "stress": stress if isinstance(stress, np.ndarray) else stress.asnumpy()}
 
 
-class _EnergyForcesGraph(nn.Cell):
-    """(energy, energies, forces) of a potential with ``energy_forces``, as its own top-level graph."""
+HostEvaluation = PotentialBase  # the earlier name of the contract
+
+
+# Both compiled host-side graphs jit a wrapper Cell, never a bound method of the potential: MindSpore 2.10
+# caches the graph of a jitted method and then fails ("TupleGetItem ... index") when a training or MD
+# graph calls the same method inside (the default energy_forces calls construct). The wrappers call the
+# potential's methods by name, not the Cell itself: jitting a bound method (``ms.jit(p.energy_forces)``)
+# sets ``p.__parse_method__``, and a later graph that calls ``p(...)`` then parses that method instead
+# of construct (seen: the full call returned energy_forces' three outputs).
+class _FullGraph(nn.Cell):
+    """The full call of a potential as its own top-level graph."""
 
     def __init__(self, potential):
         super().__init__()
         self.potential = potential
 
     def construct(self, *inputs):
+        return self.potential.construct(*inputs)
+
+
+class _EnergyForcesGraph(_FullGraph):
+    """(energy, energies, forces) of a potential as its own top-level graph."""
+
+    def construct(self, *inputs):
         return self.potential.energy_forces(*inputs)
 
 
-def pad_pairs(batch: Batch, capacity: int) -> Batch:
-    """The same batch with its pair arrays padded to ``capacity`` (≥ the current one).
+class CellPotential(PotentialBase):
+    """A plain Cell with the contract's ``construct`` and a ``cutoff`` (Å), as a :class:`PotentialBase`.
 
-    New padding pairs follow the batch rules (first padding atom to itself, shift (1, 0, 0)),
-    so they contribute nothing. Callers use it to keep one pair capacity across calls.
-    """
-    p = len(batch.idx_i)
-    extra = int(capacity) - p
-    if extra < 0:
-        raise ValueError(f"pair capacity {capacity} is below the batch's {p}")
-    if extra == 0:
-        return batch
-    pad_atom = int(np.sum(batch.atom_mask))
-    pad_shift = np.zeros((extra, 3), batch.shifts.dtype)
-    pad_shift[:, 0] = 1
-    fill = np.full(extra, pad_atom, batch.idx_i.dtype)
-    return batch.replace(
-        idx_i=np.concatenate([batch.idx_i, fill]), idx_j=np.concatenate([batch.idx_j, fill]),
-        shifts=np.concatenate([batch.shifts, pad_shift]),
-        pair_mask=np.concatenate([batch.pair_mask, np.zeros(extra, bool)]))
+    ``dtype_name`` (default float32), ``elements`` (default None) and ``cheap_pairs`` (default False)
+    are taken from the Cell where it has them."""
+
+    def __init__(self, cell: nn.Cell):
+        super().__init__()
+        self.cell = cell
+        self.cutoff = float(cell.cutoff)
+        self.dtype_name = str(getattr(cell, "dtype_name", "float32"))
+        self.elements = getattr(cell, "elements", None)
+        self.cheap_pairs = bool(getattr(cell, "cheap_pairs", False))
+
+    def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                  structure_index):
+        return self.cell(positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
+                         structure_index)
 
 
-def row_times_matrix(v, m):
-    """Row vectors [P, 3] times 3x3 matrices stored row-major as [P, 9] -> [P, 3].
-
-    ``ops.split`` rather than slices: a slice's gradient is a full-width zero tensor on CPU."""
-    v0, v1, v2 = ops.split(v, 1, 1)
-    m0, m1, m2 = ops.split(m, 3, 1)
-    return v0 * m0 + v1 * m1 + v2 * m2
-
-
-def det3(m):
-    """Determinant of [S, 3, 3] matrices from plain ops (portable, differentiable)."""
-    return (m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
-            - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
-            + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0]))
-
-
-def pair_vectors(positions, cell, shifts, idx_i, idx_j, structure_index):
-    """r_ij = R[j] - R[i] + S·cell [P, 3] (Å) and the structure of each pair [P] int32."""
-    n_structures = cell.shape[0]
-    pair_structure = ops.gather(structure_index, idx_i, 0)
-    pair_cell = ops.gather(cell.reshape(n_structures, 9), pair_structure, 0)
-    r = ops.gather(positions, idx_j, 0) - ops.gather(positions, idx_i, 0) + row_times_matrix(shifts, pair_cell)
-    return r, pair_structure
-
-
-def periodic_volume(cell, pbc):
-    """(volume [S] Å³ with 1 for non-periodic structures, periodic [S] bool: any axis periodic)."""
-    volume = ops.abs(det3(cell))
-    periodic = pbc.any(-1)
-    return ops.where(periodic, volume, ops.ones_like(volume)), periodic
+def as_potential(potential) -> PotentialBase:
+    """``potential`` itself when it is a :class:`PotentialBase`; a plain Cell with the contract's
+    ``construct`` and a ``cutoff`` wrapped in :class:`CellPotential`; a UserError otherwise."""
+    if isinstance(potential, PotentialBase):
+        return potential
+    if isinstance(potential, nn.Cell) and hasattr(potential, "cutoff"):
+        return CellPotential(potential)
+    raise UserError(f"{type(potential).__name__} is not a potential; give a Potential, a classical potential "
+                    f"(potentials.LennardJones, SumPotential) or a Cell with a cutoff and the potential's construct")

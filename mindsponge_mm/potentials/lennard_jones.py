@@ -40,10 +40,11 @@ import mindspore as ms
 import numpy as np
 from ase.data import atomic_numbers as _atomic_numbers
 from ase.data import chemical_symbols
-from mindspore import nn, ops
+from mindspore import ops
 
 from ..errors import ConfigError, UserError
-from .base import HostEvaluation, pair_vectors, periodic_volume
+from ..nn.geometry import pair_structure, pair_vectors, periodic_volume
+from .base import PotentialBase
 
 N_Z = len(chemical_symbols)
 
@@ -78,7 +79,7 @@ def _value(v, what: str, positive: bool) -> float:
     return x
 
 
-class LennardJones(HostEvaluation, nn.Cell):
+class LennardJones(PotentialBase):
     """Lennard-Jones potential; see the module docstring for the formulas.
 
     Args:
@@ -162,7 +163,6 @@ class LennardJones(HostEvaluation, nn.Cell):
         self._eye3 = tensor(np.eye(3).reshape(1, 3, 3))
         self.hyperparameters = {"epsilon": epsilon, "sigma": sigma, "cutoff": self.cutoff, "shift": self.shift,
                                 "tail": self.tail, "pairs": dict(pairs) if pairs else None, "dtype": self.dtype_name}
-        self.compiled_shapes: set = set()
 
     # ------------------------------------------------------------------ parameters
     @staticmethod
@@ -204,11 +204,12 @@ class LennardJones(HostEvaluation, nn.Cell):
     # ------------------------------------------------------------------ graph
     def construct(self, positions, cell, pbc, atomic_numbers, shifts, idx_i, idx_j, pair_mask, atom_mask,
                   structure_index):
-        """(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³); see HostEvaluation."""
+        """(energy [S] eV, energies [A] eV, forces [A, 3] eV/Å, stress [S, 3, 3] eV/Å³); see PotentialBase."""
         n_atoms = positions.shape[0]
         n_structures = cell.shape[0]
         species = ops.gather(self._species, atomic_numbers, 0)
-        r, pair_structure = pair_vectors(positions, cell, shifts, idx_i, idx_j, structure_index)
+        pair_structures = pair_structure(structure_index, idx_i)
+        r = pair_vectors(positions, cell, shifts, idx_i, idx_j, pair_structures)
         r2 = (r * r).sum(-1)
         pair_type = ops.gather(species, idx_i, 0) * self._n + ops.gather(species, idx_j, 0)
         active = ops.logical_and(pair_mask, r2 < self._rc2)
@@ -227,7 +228,7 @@ class LennardJones(HostEvaluation, nn.Cell):
         atom_energy = (ops.unsorted_segment_sum(quarter, idx_i, n_atoms)
                        + ops.unsorted_segment_sum(quarter, idx_j, n_atoms))
         virial = ops.unsorted_segment_sum((ops.expand_dims(r, 2) * ops.expand_dims(g, 1)).reshape(-1, 9),
-                                          pair_structure, n_structures).reshape(n_structures, 3, 3)
+                                          pair_structures, n_structures).reshape(n_structures, 3, 3)
         volume, periodic = periodic_volume(cell, pbc)
         stress = virial * (periodic.astype(r.dtype) / volume).reshape(-1, 1, 1)
         if self.tail:

@@ -2,7 +2,7 @@
 
 A MindIR graph has static shapes: it is exported for one padded batch (atom, pair and
 structure capacities), which the exported file's sidecar JSON records together with the
-model metadata. Pad inputs to those capacities exactly as :func:`mindsponge_mm.batch.collate`
+model metadata. Pad inputs to those capacities exactly as :func:`mindsponge_mm.data.collate`
 does. Outputs: energy [S] (eV), per-atom energies [A] (eV), forces [A, 3] (eV/Å) and
 stress [S, 3, 3] (eV/Å³).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 
-from ..batch import collate
+from ..data.collate import collate
 from ..errors import UserError
 from ..io_utils import atomic_path, write_text_atomic
 from ..models.potential import Potential

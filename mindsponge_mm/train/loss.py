@@ -41,13 +41,13 @@ class PotentialLoss(nn.Cell):
         if energy_mode not in ENERGY_MODES:
             raise ConfigError(f"training.loss.energy_mode must be one of {', '.join(ENERGY_MODES)}, got {energy_mode!r}")
         self.potential = potential
-        self.dtype_name = dtype = potential.model.dtype_name
+        self.dtype_name = dtype = potential.dtype_name
         self.weights = Parameter(ms.Tensor(np.asarray(weights, dtype)), name="loss_weights", requires_grad=False)
         self.huber = kind == "huber"
         self.delta = float(huber_delta)
         self.per_atom = energy_mode == "per_atom"
         # without stress labels the strain derivative is left out of the graph (potential.energy_forces)
-        self.stress = bool(stress) or not hasattr(potential, "energy_forces")
+        self.stress = bool(stress)
 
     def set_weights(self, energy: float, forces: float, stress: float) -> None:
         """New weights, effective at the next step (in-place: compiled graphs see them)."""
