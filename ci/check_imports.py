@@ -3,7 +3,7 @@
 
 The layer order of ``mindsponge_mm`` (lowest first; DESIGN.md, "Seams and layers")::
 
-    units, errors, io_utils, config, runtime, kernel_build, the package root
+    units, errors, io_utils, config, registry, runtime, kernel_build, the package root
       -> batch, nn, so3 -> neighbors -> data -> potentials, models
       -> train, md, interfaces -> generative -> jobs -> cli
 
@@ -45,7 +45,7 @@ ROOT = "(root)"  # the unit of the package's own __init__.py
 
 # Lowest first. Units of one layer may import each other (a loop among them is still a cycle).
 LAYERS: list[tuple[str, ...]] = [
-    ("units", "errors", "io_utils", "config", "runtime", "kernel_build", ROOT),
+    ("units", "errors", "io_utils", "config", "registry", "runtime", "kernel_build", ROOT),
     ("batch", "nn", "so3"),
     ("neighbors",),
     ("data",),

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import yaml
 
 from .errors import ConfigError
+from .registry import Registry
 
 _REQUIRED = object()
 
@@ -32,7 +33,7 @@ class Field:
     minimum: float | None = None  # inclusive
     maximum: float | None = None  # inclusive
     exclusive_minimum: float | None = None
-    choices: Sequence[Any] | None = None
+    choices: Sequence[Any] | Registry | None = None  # a Registry: one of its names (with "did you mean")
     nullable: bool = False
     doc: str = ""
 
@@ -63,7 +64,9 @@ def _check_field(field: Field, value, where: str):
         types = field.types if isinstance(field.types, tuple) else (field.types,)
         wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
         raise ConfigError(f"{where} must be {wanted}, got {value!r}")
-    if field.choices is not None and value not in field.choices:
+    if isinstance(field.choices, Registry):
+        field.choices.check_name(value, where=where)
+    elif field.choices is not None and value not in field.choices:
         raise ConfigError(f"{where} must be one of {', '.join(map(str, field.choices))}; got {value!r}")
     if field.minimum is not None and value < field.minimum:
         raise ConfigError(f"{where} = {value!r} is out of range; it must be >= {field.minimum}")

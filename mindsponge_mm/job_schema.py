@@ -8,10 +8,11 @@ registered model constructor's signature.
 """
 from __future__ import annotations
 
-import difflib
-
-from .config import _TYPE_NAMES, RUN_SCHEMA, Field, _validate_mapping
+from .config import RUN_SCHEMA, Field, _validate_mapping
 from .errors import ConfigError
+from .train.loss import LOSSES
+from .train.optimizers import OPTIMIZERS
+from .train.schedules import SCHEDULERS
 
 DATA_SCHEMA = {
     "path": Field(str, doc="dataset file (.h5, .db, extxyz, ...) or bundled:NAME"),
@@ -31,48 +32,32 @@ DATA_SCHEMA = {
 def validate_model_section(values, source: str, prefix: str) -> dict | None:
     """``model: {name: painn, n_features: 64, ...}``: the name and keys of a registered model.
 
-    The keys are the model constructor's arguments (the registry is the schema); ``elements``
-    and ``cutoff`` default to the dataset's elements and ``data.cutoff``.
+    The keys are the model constructor's arguments (the registry is the schema:
+    :meth:`~mindsponge_mm.registry.Registry.validate`); ``elements`` and ``cutoff`` default to the
+    dataset's elements and ``data.cutoff``. Sizes and other numbers with a default must be > 0.
     """
-    import inspect
-
     from .models.registry import MODELS
 
     if values is None:
         return None
+    where = f"{source}: {prefix.rstrip('.')}"
     if not isinstance(values, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.')} must be a mapping such as {{name: painn}}")
-    name = values.get("name")
-    if name is None:
-        raise ConfigError(f"{source}: {prefix}name is required but missing; one of {', '.join(sorted(MODELS))}")
-    if name not in MODELS:
-        close = difflib.get_close_matches(str(name), list(MODELS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; available: {', '.join(sorted(MODELS))}"
-        raise ConfigError(f"{source}: {prefix}name = {name!r} is not a model{hint}")
-    params = inspect.signature(MODELS[name].__init__).parameters
-    accepted = [p for p in params if p not in ("self",)]
-    for key, value in values.items():
-        if key == "name":
-            continue
-        if key not in accepted:
-            close = difflib.get_close_matches(str(key), accepted, n=1)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(accepted)}"
-            raise ConfigError(f"{source}: unknown key '{prefix}{key}' for model {name}{hint}")
+        raise ConfigError(f"{where} must be a mapping such as {{name: painn}}")
+    if values.get("name") is None:
+        raise ConfigError(f"{source}: {prefix}name is required but missing; one of {', '.join(MODELS.names())}")
+    options = {k: v for k, v in values.items() if k != "name"}
+    checked = MODELS.validate(values["name"], options, where=where, given=("elements", "cutoff"))
+    params = MODELS.parameters(values["name"])
+    for key, value in checked.items():
         default = params[key].default
-        if default is not inspect.Parameter.empty and default is not None and value is not None:
-            kind = type(default)
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                wanted = _TYPE_NAMES.get(kind, kind.__name__)
-                raise ConfigError(f"{source}: {prefix}{key} must be {wanted}, got {value!r}")
-            if kind in (int, float) and value <= 0 and key != "seed":
-                raise ConfigError(f"{source}: {prefix}{key} = {value!r} is out of range; it must be > 0")
-    return dict(values)
+        if (isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(default, (int, float))
+                and not isinstance(default, bool) and key != "seed" and value <= 0):
+            raise ConfigError(f"{source}: {prefix}{key} = {value!r} is out of range; it must be > 0")
+    return {"name": values["name"], **checked}
 
 
 SCHEDULER_SCHEMA = {
-    "type": Field(str, "plateau", choices=("constant", "cosine", "plateau")),
+    "type": Field(str, "plateau", choices=SCHEDULERS, doc="the other keys are the scheduler's arguments"),
     "warmup_epochs": Field(float, 0.0, minimum=0.0, doc="linear warm-up, epochs (fractions allowed)"),
     "min_lr": Field(float, 1e-6, minimum=0.0),
     "factor": Field(float, 0.5, exclusive_minimum=0.0, maximum=1.0, doc="plateau: lr multiplier"),
@@ -80,7 +65,7 @@ SCHEDULER_SCHEMA = {
 }
 
 LOSS_SCHEMA = {
-    "type": Field(str, "mse", choices=("mse", "huber")),
+    "type": Field(str, "mse", choices=LOSSES),
     "huber_delta": Field(float, 0.01, exclusive_minimum=0.0, doc="Huber threshold (units of the error)"),
     "energy_mode": Field(str, "per_atom", choices=("per_atom", "per_structure")),
     "energy_weight": Field(float, 1.0, minimum=0.0),
@@ -91,7 +76,7 @@ LOSS_SCHEMA = {
 
 TRAINING_SCHEMA = {
     "epochs": Field(int, 50, minimum=1),
-    "optimizer": Field(str, "adam", choices=("adam", "adamw")),
+    "optimizer": Field(str, "adam", choices=OPTIMIZERS),
     "lr": Field(float, 1e-3, exclusive_minimum=0.0),
     "weight_decay": Field(float, 0.0, minimum=0.0),
     "clip_grad_norm": Field(float, 10.0, exclusive_minimum=0.0, nullable=True),

@@ -272,7 +272,7 @@ def test_unknown_element_for_the_model():
     (dict(name="bussi", temperature=1e7), "temperature = 10000000.0 K is out of range"),
     (dict(name="langevin", tau=0.0), "tau = 0.0 fs must be > 0"),
     (dict(name="langevn"), "unknown integrator 'langevn'; did you mean 'langevin'"),
-    (dict(name="verlet", temperature=300), "takes no parameter 'temperature'"),
+    (dict(name="verlet", temperature=300), "integrator 'verlet' has no parameter 'temperature'; it takes dt"),
 ])
 def test_integrator_parameters_out_of_range(kwargs, match):
     kwargs = dict(kwargs)

@@ -63,7 +63,6 @@ class StochasticCellRescaling(_BarostatMixin, _BussiMixin, Integrator):
     Step: thermostat(dt/2) · kick(dt/2) · barostat(dt) · drift(dt) · forces · kick(dt/2) · thermostat(dt/2).
     """
 
-    PARAMS = ("dt", "temperature", "tau", "pressure", "barostat_tau", "compressibility")
     n_structure_noise = 5
     ensemble = "NPT"
     periodic_only = True
@@ -102,7 +101,6 @@ class BerendsenNPT(_BarostatMixin, Berendsen):
     """Berendsen barostat (isotropic) + Berendsen thermostat. Equilibration only: it does NOT sample
     the isothermal–isobaric ensemble (volume fluctuations are suppressed)."""
 
-    PARAMS = ("dt", "temperature", "tau", "pressure", "barostat_tau", "compressibility")
     ensemble = "NPT (not isobaric-isothermal)"
     periodic_only = True
 

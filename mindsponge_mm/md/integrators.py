@@ -19,41 +19,31 @@ the thermostat (or barostat scaling of momenta) put into the kinetic energy (eV)
 """
 from __future__ import annotations
 
-import difflib
-
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from ..errors import ConfigError, UserError
+from ..errors import UserError
+from ..registry import Registry
 from .state import FS, KB, check_temperature, check_timestep
 
-INTEGRATORS: dict[str, type] = {}
+# YAML ``md.integrator`` -> integrator class; the constructor's arguments are the md keys it reads
+INTEGRATORS = Registry("integrator", noun="parameter")
 
 
 def register(name: str):
-    """Class decorator: make an integrator buildable by its YAML name."""
+    """Class decorator: make an integrator buildable by its YAML name (also sets ``cls.name``)."""
 
     def wrap(cls):
         cls.name = name
-        INTEGRATORS[name] = cls
-        return cls
+        return INTEGRATORS.register(name)(cls)
 
     return wrap
 
 
 def build_integrator(name: str, **params) -> "Integrator":
     """Construct a registered integrator; an unknown name or parameter is a one-line ConfigError."""
-    if name not in INTEGRATORS:
-        close = difflib.get_close_matches(str(name), list(INTEGRATORS), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(sorted(INTEGRATORS))}"
-        raise ConfigError(f"unknown integrator {name!r}; {hint}")
-    cls = INTEGRATORS[name]
-    allowed = set(cls.PARAMS)
-    for key in params:
-        if key not in allowed:
-            raise ConfigError(f"integrator {name!r} takes no parameter {key!r}; it takes {', '.join(sorted(allowed))}")
-    return cls(**params)
+    return INTEGRATORS.build(name, **params)
 
 
 class Integrator(nn.Cell):
@@ -65,7 +55,6 @@ class Integrator(nn.Cell):
     """
 
     name = "base"
-    PARAMS: tuple = ("dt",)
     n_aux = 1
     atom_noise = False  # needs [A, 3] standard normals per step
     n_structure_noise = 0  # per-structure random numbers per step (drawn by structure_noise)
@@ -171,6 +160,9 @@ class Integrator(nn.Cell):
 class VelocityVerlet(Integrator):
     """Velocity Verlet, microcanonical (NVE). Parameters: dt (fs)."""
 
+    def __init__(self, dt=0.5):
+        super().__init__(dt)
+
 
 @register("langevin")
 class Langevin(Integrator):
@@ -179,7 +171,6 @@ class Langevin(Integrator):
     Parameters: dt (fs), temperature (K), tau = 1/friction (fs, default 100).
     """
 
-    PARAMS = ("dt", "temperature", "tau")
     atom_noise = True
     ensemble = "NVT"
 
@@ -245,7 +236,6 @@ class Bussi(_BussiMixin, Integrator):
     c = exp(-dt / (2 tau)), R ~ N(0, 1), S ~ χ²(N_f - 1), K̄ = N_f k T / 2.
     """
 
-    PARAMS = ("dt", "temperature", "tau")
     n_structure_noise = 4
     ensemble = "NVT"
 
@@ -267,7 +257,6 @@ class Berendsen(Integrator):
     """Berendsen weak-coupling thermostat. For equilibration only: it does NOT sample the canonical
     ensemble (kinetic-energy fluctuations are suppressed). Parameters: dt (fs), temperature (K), tau (fs)."""
 
-    PARAMS = ("dt", "temperature", "tau")
     ensemble = "NVT (not canonical)"
 
     def __init__(self, dt=0.5, temperature=300.0, tau=100.0):
@@ -298,7 +287,6 @@ class NoseHooverChain(Integrator):
     before and after the velocity Verlet step (Trotter splitting). aux columns: heat, xi_1..M, v_1..M.
     """
 
-    PARAMS = ("dt", "temperature", "tau", "chain_length")
     ensemble = "NVT"
 
     def __init__(self, dt=0.5, temperature=300.0, tau=100.0, chain_length=3):

@@ -38,7 +38,7 @@ MD_SCHEMA = {
     "replicate": Field(list, [1, 1, 1], doc="supercell repetitions of a periodic system"),
     "potential": Field((str, dict), doc="checkpoint path, or a classical potential mapping with 'type' "
                                         "(e.g. {type: lennard_jones, epsilon: 0.0104, sigma: 3.4, cutoff: 8.5})"),
-    "integrator": Field(str, "langevin", choices=tuple(sorted(INTEGRATORS)), doc="ensemble / integrator"),
+    "integrator": Field(str, "langevin", choices=INTEGRATORS, doc="ensemble / integrator"),
     "dt": Field(float, 0.5, exclusive_minimum=0.0, maximum=MAX_TIMESTEP, doc="time step, fs"),
     "steps": Field(int, 1000, minimum=0, doc="number of steps (with restart: the total to reach)"),
     "temperature": Field(float, 300.0, minimum=0.0, maximum=MAX_TEMPERATURE,
@@ -124,8 +124,8 @@ PROGRESS_LINE_SECONDS = 10.0
 
 
 def integrator_config(md: dict) -> dict:
-    cls = INTEGRATORS[md["integrator"]]
-    return {"name": md["integrator"], **{k: md[k] for k in cls.PARAMS}}
+    """The integrator of the md section: its name and the md keys its constructor takes."""
+    return {"name": md["integrator"], **{k: md[k] for k in INTEGRATORS.parameters(md["integrator"])}}
 
 
 def run_md(config: dict, log: Callable[[str], None] = print, existing: str = "refuse",
@@ -143,7 +143,7 @@ def run_md(config: dict, log: Callable[[str], None] = print, existing: str = "re
     run, md = checked["run"], checked["md"]
     files = RunDirectory(run["output"], trajectory=md["trajectory"], md_checkpoint=md["checkpoint"])
     out, traj_path, ckpt_path = files.root, files.trajectory, files.md_checkpoint
-    if "temperature" in INTEGRATORS[md["integrator"]].PARAMS and md["temperature"] <= 0:
+    if "temperature" in INTEGRATORS.parameters(md["integrator"]) and md["temperature"] <= 0:
         raise ConfigError(f"{source}: md.temperature = {md['temperature']} K, but {md['integrator']} needs a positive "
                           f"target temperature; set md.temperature > 0, or md.integrator: verlet to run NVE from rest")
     if traj_path.exists() and not md["restart"]:

@@ -23,7 +23,6 @@ not downhill falls back to steepest descent.
 """
 from __future__ import annotations
 
-import difflib
 from typing import Callable, Sequence
 
 import numpy as np
@@ -34,8 +33,10 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from ..batch import pad_pairs, round_up
 from ..data.collate import collate
 from ..errors import ConfigError, UserError
+from ..registry import Registry
 
-METHODS = ("fire", "lbfgs")
+# ``method`` -> optimiser class; the constructor's keywords are the method's ``options``
+OPTIMIZERS = Registry("optimizer")
 
 
 def _segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
@@ -156,6 +157,7 @@ class _System:
         return out
 
 
+@OPTIMIZERS.register("fire")
 class _Fire:
     def __init__(self, n_structures, maxstep=0.2, dt=0.1, dtmax=1.0, nmin=5, finc=1.1, fdec=0.5, astart=0.1, fa=0.99):
         self.maxstep, self.dtmax, self.nmin, self.finc, self.fdec, self.astart, self.fa = maxstep, dtmax, nmin, finc, fdec, astart, fa
@@ -191,6 +193,7 @@ class _Fire:
         return q + dr
 
 
+@OPTIMIZERS.register("lbfgs")
 class _LBFGS:
     """Two-loop L-BFGS with a per-structure trust length (at most ``maxstep``).
 
@@ -280,9 +283,7 @@ def optimize(atoms_list: Atoms | Sequence[Atoms], potential, method: str = "fire
     if isinstance(atoms_list, Atoms):
         atoms_list = [atoms_list]
     atoms_list = list(atoms_list)
-    if method not in METHODS:
-        close = difflib.get_close_matches(str(method), METHODS, n=1)
-        raise ConfigError(f"unknown optimizer {method!r}" + (f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(METHODS)}"))
+    OPTIMIZERS.validate(method, options, given=("n_structures", "maxstep"), types=False)  # before any work
     if not float(fmax) > 0:
         raise ConfigError(f"fmax must be a positive force in eV/Å, got {fmax}")
     if int(steps) < 0:
@@ -295,10 +296,7 @@ def optimize(atoms_list: Atoms | Sequence[Atoms], potential, method: str = "fire
     system = _System(atoms_list, potential, relax_cell, pressure, cell_factor, skin, neighbor_backend)
     n = system.n_structures
     rs = system.row_structure
-    try:
-        opt = (_Fire(n, maxstep=maxstep, **options) if method == "fire" else _LBFGS(n, maxstep=maxstep, **options))
-    except TypeError as err:
-        raise ConfigError(f"optimizer {method!r}: {err}") from None
+    opt = OPTIMIZERS[method](n, maxstep=maxstep, **options)
     q = system.q
     converged = np.zeros(n, bool)
     done_at = np.full(n, int(steps))

@@ -5,7 +5,6 @@ registry all go through :func:`load_potential`.
 """
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Mapping
 
@@ -51,9 +50,7 @@ def _with_dtype(spec: Mapping, dtype: str) -> dict:
     if out.get("type") == "sum" and isinstance(out.get("terms"), (list, tuple)):
         out["terms"] = [_with_dtype(t, dtype) if isinstance(t, Mapping) else t for t in out["terms"]]
         return out
-    factory = POTENTIALS.get(out.get("type"))
-    if factory is not None and "dtype" not in out:
-        params = inspect.signature(factory.__init__ if inspect.isclass(factory) else factory).parameters
-        if "dtype" in params:
-            out["dtype"] = dtype
+    kind = out.get("type")
+    if kind in POTENTIALS and "dtype" not in out and "dtype" in POTENTIALS.parameters(kind):
+        out["dtype"] = dtype
     return out

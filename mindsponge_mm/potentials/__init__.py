@@ -12,55 +12,28 @@
 """
 from __future__ import annotations
 
-import difflib
-import inspect
-from typing import Callable, Mapping
+from typing import Mapping
 
 from ..errors import ConfigError
+from ..registry import Registry
 from .base import CellPotential, HostEvaluation, PotentialBase, as_potential
 from .lennard_jones import LennardJones
 from .sum import SumPotential
 
-POTENTIALS: dict[str, Callable] = {}
-
-
-def register(name: str):
-    """Decorator: make a potential class (or factory) buildable as ``build(name, ...)``."""
-
-    def wrap(obj):
-        POTENTIALS[name] = obj
-        return obj
-
-    return wrap
-
-
-def build(name: str, **kwargs):
-    """A registered potential from its YAML name and keyword arguments (one-line ConfigErrors)."""
-    if name not in POTENTIALS:
-        close = difflib.get_close_matches(str(name), list(POTENTIALS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; available: {', '.join(sorted(POTENTIALS))}"
-        raise ConfigError(f"unknown potential type {name!r}{hint}")
-    factory = POTENTIALS[name]
-    sig = inspect.signature(factory.__init__ if inspect.isclass(factory) else factory)
-    accepted = [p for p in sig.parameters if p != "self"]
-    for key in kwargs:
-        if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(accepted)}"
-            raise ConfigError(f"potential {name!r} has no option {key!r}{hint}")
-    missing = [p for p, spec in sig.parameters.items()
-               if p != "self" and spec.default is inspect.Parameter.empty and p not in kwargs]
-    if missing:
-        raise ConfigError(f"potential {name!r} needs {', '.join(missing)}")
-    return factory(**kwargs)
+# YAML ``type`` -> potential class or factory; ``register``/``build`` are the registry's methods
+POTENTIALS = Registry("potential", label="potential type")
+register = POTENTIALS.register
+build = POTENTIALS.build
 
 
 def from_config(spec: Mapping):
     """A potential from a mapping with a ``type`` key, e.g. ``{"type": "lennard_jones", "cutoff": 8.5, ...}``."""
     if not isinstance(spec, Mapping) or "type" not in spec:
-        raise ConfigError(f"a potential needs a mapping with a 'type' key (one of {', '.join(sorted(POTENTIALS))}), got {spec!r}")
+        raise ConfigError(f"a potential needs a mapping with a 'type' key (one of {', '.join(POTENTIALS.names())}), got {spec!r}")
     kwargs = dict(spec)
-    return build(kwargs.pop("type"), **kwargs)
+    name = kwargs.pop("type")
+    kwargs = POTENTIALS.validate(name, kwargs)  # the name, keys and simple types
+    return POTENTIALS[name](**kwargs)
 
 
 def _sum(terms):

@@ -271,7 +271,7 @@ class SymmetricContraction(nn.Cell):
         self.mode = mode
         self.dtype = dtype
         self.d = sum(e.ir.dim for e in self.irreps_in)
-        c, d = self.channels, self.d
+        c = self.channels
 
         # U_ν for every output entry (numpy, host side)
         self.U = {}  # (o, ν) -> [M, D..D, K]

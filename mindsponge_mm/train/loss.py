@@ -13,13 +13,17 @@ Parameter so that a schedule can change them between steps without recompiling.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import mindspore as ms
 from mindspore import Parameter, nn, ops
 
 from ..errors import ConfigError
+from ..registry import Registry
 
-LOSS_KINDS = ("mse", "huber")
+# ``training.loss.type`` -> PotentialLoss with that error function (rho)
+LOSSES = Registry("loss", label="loss type")
 ENERGY_MODES = ("per_atom", "per_structure")
 
 
@@ -36,8 +40,7 @@ class PotentialLoss(nn.Cell):
     def __init__(self, potential, weights=(1.0, 1.0, 0.0), kind: str = "mse", huber_delta: float = 0.01,
                  energy_mode: str = "per_atom", stress: bool = True):
         super().__init__()
-        if kind not in LOSS_KINDS:
-            raise ConfigError(f"training.loss.type must be one of {', '.join(LOSS_KINDS)}, got {kind!r}")
+        LOSSES.check_name(kind, where="training.loss.type")
         if energy_mode not in ENERGY_MODES:
             raise ConfigError(f"training.loss.energy_mode must be one of {', '.join(ENERGY_MODES)}, got {energy_mode!r}")
         self.potential = potential
@@ -82,6 +85,10 @@ class PotentialLoss(nn.Cell):
         mask = ops.expand_dims(atom_mask.astype(dtype), 1)
         f_loss = (self.rho(forces - forces_ref) * mask).sum() / (3.0 * n_a)
         return (w_e * e_loss + w_f * f_loss + s_term).reshape(())
+
+
+for _kind in ("mse", "huber"):
+    LOSSES.register(_kind)(functools.partial(PotentialLoss, kind=_kind))
 
 
 def loss_inputs(potential, batch, norms=None) -> tuple:

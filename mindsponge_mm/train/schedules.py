@@ -14,11 +14,14 @@ Every schedule starts with a linear warm-up over ``warmup_epochs`` (fractional e
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from ..errors import ConfigError
+from ..registry import Registry
 
-SCHEDULES = ("constant", "cosine", "plateau")
+# ``training.scheduler.type`` -> LRSchedule of that kind; the other scheduler keys are its arguments
+SCHEDULERS = Registry("scheduler", label="scheduler type")
 
 
 class LRSchedule:
@@ -26,8 +29,7 @@ class LRSchedule:
 
     def __init__(self, kind: str, lr: float, epochs: int, warmup_epochs: float = 0.0, min_lr: float = 0.0,
                  factor: float = 0.5, patience: int = 5, threshold: float = 1e-3):
-        if kind not in SCHEDULES:
-            raise ConfigError(f"training.scheduler.type must be one of {', '.join(SCHEDULES)}, got {kind!r}")
+        SCHEDULERS.check_name(kind, where="training.scheduler.type")
         self.kind, self.lr, self.epochs = kind, float(lr), int(epochs)
         self.warmup, self.min_lr = float(warmup_epochs), float(min_lr)
         self.factor, self.patience, self.threshold = float(factor), int(patience), float(threshold)
@@ -61,6 +63,10 @@ class LRSchedule:
             self.state.update(plateau_lr=new, bad=0)
             return lowered
         return False
+
+
+for _kind in ("constant", "cosine", "plateau"):
+    SCHEDULERS.register(_kind)(functools.partial(LRSchedule, _kind))
 
 
 class WeightSchedule:

@@ -29,17 +29,17 @@ from typing import Callable
 
 import mindspore as ms
 import numpy as np
-from mindspore import nn
 
 from ..errors import UserError
 from ..io_utils import RunDirectory, write_text_atomic
 from ..models.potential import Potential, read_checkpoint
 from . import plots
 from .ema import EMA
-from .loss import PotentialLoss, loss_inputs
+from .loss import LOSSES, loss_inputs
 from .metrics import ErrorMetrics
+from .optimizers import build_optimizer
 from ..runtime import check_interrupt, deferred_interrupts
-from .schedules import LRSchedule, WeightSchedule
+from .schedules import SCHEDULERS, WeightSchedule
 from .step import TrainStep
 
 
@@ -62,15 +62,6 @@ def _test_kill_now() -> None:
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
-
-
-def build_optimizer(params, name: str, lr: float, weight_decay: float) -> nn.Optimizer:
-    """``adam`` or ``adamw`` (decoupled weight decay) over ``params``."""
-    if name == "adam":
-        return nn.Adam(params, learning_rate=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return nn.AdamWeightDecay(params, learning_rate=lr, weight_decay=weight_decay)
-    raise UserError(f"training.optimizer must be adam or adamw, got {name!r}")
 
 
 class Trainer:
@@ -98,16 +89,17 @@ class Trainer:
         self.weight_schedule = WeightSchedule(loss_cfg["energy_weight"], loss_cfg["forces_weight"],
                                               loss_cfg["stress_weight"], loss_cfg["schedule"])
         used = self._check_labels(train_loader.dataset)
-        self.loss = PotentialLoss(potential, self.weight_schedule.value(0), loss_cfg["type"], loss_cfg["huber_delta"],
-                                  loss_cfg["energy_mode"], stress=used["stress"])
+        self.loss = LOSSES.build(loss_cfg["type"], potential=potential, weights=self.weight_schedule.value(0),
+                                 huber_delta=loss_cfg["huber_delta"], energy_mode=loss_cfg["energy_mode"],
+                                 stress=used["stress"])
         params = potential.model.trainable_params()
         self.optimizer = build_optimizer(params, settings["optimizer"], settings["lr"], settings["weight_decay"])
         self.ema = EMA(self.optimizer.parameters, settings["ema_decay"]) if settings["ema_decay"] else None
         self.step_cell = TrainStep(self.loss, self.optimizer, settings["clip_grad_norm"], self.ema, self.world)
         self.step_fn = ms.jit(self.step_cell.construct)
         sched = settings["scheduler"]
-        self.lr_schedule = LRSchedule(sched["type"], settings["lr"], settings["epochs"], sched["warmup_epochs"],
-                                      sched["min_lr"], sched["factor"], sched["patience"])
+        self.lr_schedule = SCHEDULERS.build(sched["type"], lr=settings["lr"], epochs=settings["epochs"],
+                                            **{k: v for k, v in sched.items() if k != "type"})
         self.compiled_shapes: set = set()
         self.state = {"epoch": 0, "global_step": 0, "best_val": None, "best_epoch": None, "bad_epochs": 0,
                       "history": [], "stopped_early": False}
