@@ -82,6 +82,10 @@ class Registry:
     def __getitem__(self, name: str) -> Callable:
         return self._entries[name]
 
+    def get(self, name, default=None):
+        """The class or factory registered as ``name``, or ``default`` (as ``dict.get``)."""
+        return self._entries.get(name, default) if isinstance(name, str) else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
