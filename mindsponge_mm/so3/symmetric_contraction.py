@@ -312,6 +312,7 @@ class SymmetricContraction(nn.Cell):
         # Ū_ν [n_ν, Σ_o M_o K_oν] (numpy), columns (o, m, k); weights in parameter order
         key_index = {(o, nu): i for i, (o, nu, _) in enumerate(self._wkeys)}
         full, cols_per_nu = {}, []
+        reduce = {}  # weight table -> A [rank, K] (basis "mace"): the columns contract A W
         col_layout = []  # for each ν: list of (o, M, K, parameter index)
         for nu in nus:
             mult = np.array([math.factorial(nu) / np.prod([math.factorial(t.count(i)) for i in set(t)])
@@ -324,9 +325,20 @@ class SymmetricContraction(nn.Cell):
                 m, k = u.shape[0], u.shape[-1]
                 if k == 0:
                     continue
-                vals = np.stack([u[(slice(None),) + t] for t in sets[nu]])  # [n_ν, M, K]
-                blocks.append((vals * mult[:, None, None]).reshape(len(sets[nu]), m * k))
-                layout.append((o, m, k, key_index[(o, nu)]))
+                vals = (np.stack([u[(slice(None),) + t] for t in sets[nu]]) * mult[:, None, None])  # [n_ν, M, K]
+                pi = key_index[(o, nu)]
+                if self.basis == "mace":
+                    # mace-torch's paths are linearly dependent once symmetrised (l_max 3, ν = 3: 23
+                    # paths of rank 8 for 0e, 51 of rank 12 for 1o). Contract with an independent
+                    # basis of their span and map the weights onto it in the graph (Ū W = B (A W)):
+                    # the same function, the same parameters, a quarter of the columns.
+                    left, sing, right = np.linalg.svd(vals.reshape(len(sets[nu]) * m, k), full_matrices=False)
+                    rank = int((sing > sing[0] * 1e-12).sum()) if sing.size and sing[0] > 0 else 0
+                    vals = (left[:, :rank] * sing[:rank]).reshape(len(sets[nu]), m, rank)
+                    reduce[pi] = right[:rank]  # [rank, K]
+                    k = rank
+                blocks.append(vals.reshape(len(sets[nu]), m * k))
+                layout.append((o, m, k, pi))
             col_layout.append(layout)
             full[nu] = np.concatenate(blocks, axis=1) if blocks else None
             cols_per_nu.append(sum(m * k for _, m, k, _ in layout))
@@ -358,8 +370,17 @@ class SymmetricContraction(nn.Cell):
         self._ubar_t = ubar
         self._nu_active = [i for i, u in enumerate(ubar) if u is not None]
         # expansion E [K_tot, T] (weights copied over m) and summation S [T, Σ_o M_o]
-        k_tot = sum(k for _, _, k in self._wkeys)
-        k_off = np.concatenate([[0], np.cumsum([k for _, _, k in self._wkeys])]).astype(int)
+        sizes = [reduce[pi].shape[0] if pi in reduce else k for pi, (_, _, k) in enumerate(self._wkeys)]
+        k_tot = sum(sizes)
+        k_off = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._reduce = None
+        if reduce:  # block-diagonal [Σ rank, Σ K] over the weight tables, in parameter order
+            a_all = np.zeros((k_tot, sum(k for _, _, k in self._wkeys)))
+            col = 0
+            for pi, (_, _, k) in enumerate(self._wkeys):
+                a_all[k_off[pi]:k_off[pi + 1], col:col + k] = reduce[pi] if pi in reduce else np.eye(k)
+                col += k
+            self._reduce = _const(a_all, dtype)
         m_off = np.concatenate([[0], np.cumsum(self._m_out)]).astype(int)
         t_tot = sum(cols_per_nu)
         expand = np.zeros((k_tot, t_tot))
@@ -406,7 +427,12 @@ class SymmetricContraction(nn.Cell):
             monos.append(cur)
         bs = [matmul(self._ubar_t[i], monos[i]) for i in self._nu_active]  # [T_ν, N*C]
         b = ops.concat(bs, 0) if len(bs) > 1 else bs[0]  # [T, N*C]
-        w_all = ops.concat(list(self.weights), 1) if len(self.weights) > 1 else self.weights[0]
+        w_all = ops.concat(list(self.weights), 1) if len(self.weights) > 1 else self.weights[0]  # [n_el, ΣK, C]
+        if self._reduce is not None:  # A W on the small per-element table, before the gather
+            n_el, k_all = w_all.shape[0], w_all.shape[1]
+            w_all = ops.reshape(matmul(self._reduce, ops.reshape(ops.transpose(w_all, (1, 0, 2)), (k_all, n_el * c))),
+                                (self._k_tot, n_el, c))
+            w_all = ops.transpose(w_all, (1, 0, 2))
         w = ops.reshape(ops.transpose(ops.gather(w_all, element, 0), (1, 0, 2)), (self._k_tot, n * c))
         wexp = matmul(self._expand_t, w)  # [T, N*C]
         out = matmul(self._sum_t, b * wexp)  # [Σ M_o, N*C]
