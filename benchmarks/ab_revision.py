@@ -102,7 +102,7 @@ def train_call(pkg, name):
     data = importlib.import_module(pkg.__name__ + ".data")
     train = importlib.import_module(pkg.__name__ + ".train")
     build, Potential, _ = package_parts(pkg)
-    ds = data.AtomsDataset("bundled:ethanol")
+    ds = data.AtomsDataset.open("bundled:ethanol")
     loader = data.AtomsLoader(ds, 10, CUTOFF, shuffle=True, seed=0, indices=np.arange(800))
     batches = []
     while len(batches) < 20:
