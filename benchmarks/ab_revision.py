@@ -39,8 +39,9 @@ from pathlib import Path
 os.environ.setdefault("GLOG_v", "3")
 
 import numpy as np  # noqa: E402
-from ase.build import bulk, molecule  # noqa: E402
+from ase.build import molecule  # noqa: E402
 
+from models import systems  # noqa: E402  (benchmarks/models.py: 50 ethanol, 864-atom Cu)
 from peers import interleaved_medians  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,17 +75,6 @@ def package_parts(pkg):
 def frames_of(atoms_list):
     return [{"atomic_numbers": a.numbers, "positions": a.positions, "cell": a.cell[:], "pbc": a.pbc}
             for a in atoms_list]
-
-
-def systems():
-    molecules = []
-    for k in range(50):
-        m = molecule("CH3CH2OH")
-        m.rattle(0.05, seed=k)
-        molecules.append(m)
-    copper = bulk("Cu", "fcc", a=3.61, cubic=True) * (6, 6, 6)
-    copper.rattle(0.05, seed=1)
-    return {"ethanol x50": molecules, "Cu 864": [copper]}
 
 
 def energy_forces_call(pkg, name, atoms_list):
