@@ -130,7 +130,7 @@ class MACEInteraction(nn.Cell):
     def construct(self, h, species, sh, radial, idx_i, idx_j, n_atoms: int):
         h_up = self.linear_up(h)
         weights = self.conv_tp_weights(radial)
-        message = self.conv_tp.scatter_nodes(ops.gather(h_up, idx_j, 0), sh, weights, idx_i, n_atoms)
+        message = self.conv_tp.convolve(h_up, sh, weights, idx_j, idx_i)
         a = self.linear(message) / self._avg
         if self.residual:
             return self.product_linear(self.symmetric_contraction(a, species)) + self.skip_tp(h, species)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 
+import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
 from ..nn.dense import matmul
 from ._common import _const, _flatten_leading, check_dtype
 from .irreps import Irreps
+from .tp_kernel import kernel_available, kernel_ops
 from .wigner import wigner_3j
 
 __all__ = ["TensorProductUVU"]
@@ -37,6 +39,9 @@ class TensorProductUVU(nn.Cell):
 
     Implementation: one matmul of ``x2`` with a constant matrix holding all the (scaled) 3j
     tensors, then one batched matmul per node entry, then the per-edge weights.
+    :meth:`convolve` (gather at senders, product, sum at receivers) runs one fused kernel per node
+    entry on the CPU (:mod:`~mindsponge_mm.so3.tp_kernel`; ``use_kernel`` defaults to
+    :func:`~mindsponge_mm.so3.tp_kernel.kernel_available` at construction).
     """
 
     def __init__(
@@ -47,6 +52,7 @@ class TensorProductUVU(nn.Cell):
         *,
         irrep_normalization: str = "component",
         dtype: str = "float32",
+        use_kernel: bool | None = None,
     ):
         super().__init__()
         dtype = check_dtype(dtype)
@@ -130,6 +136,13 @@ class TensorProductUVU(nn.Cell):
             self._w_expand.append(_const(m, dtype))
         order = sorted(range(len(paths)), key=lambda k: k)
         self._groups_contiguous = [k for g in self._groups for k in (it[0] for it in g[6])] == order
+        self.use_kernel = bool(self._groups_contiguous and (kernel_available() if use_kernel is None else use_kernel))
+        if self.use_kernel:
+            self._kernels = kernel_ops()
+            # per group: the path (within the group) of each output column, and the paths' lengths
+            self._col_path = [ms.Tensor(np.repeat(np.arange(len(items)), [it[2] for it in items]).astype(np.int32))
+                              for *_, items in self._groups]
+            self._path_len = [ms.Tensor(np.array([it[2] for it in items], np.int32)) for *_, items in self._groups]
 
     def _group_products(self, x1, x2):
         """For each node entry group g (one entry of ``x1``, all its paths), the products
@@ -166,12 +179,41 @@ class TensorProductUVU(nn.Cell):
             w_exp = ops.reshape(matmul(ops.reshape(wg, (e * u, len(items))), self._w_expand[g]), (e, u, sg))
             summed = ops.unsorted_segment_sum(ops.reshape(z * w_exp, (e, u * sg)), index, n_nodes)
             node_parts.append(ops.split(ops.reshape(summed, (n_nodes, u, sg)), [item[2] for item in items], 2))
+        return self._assemble(node_parts, n_nodes)
+
+    def _assemble(self, node_parts, n_nodes: int):
+        """The per-group node sums (``node_parts[g][t]`` = ``[N, u, d3]`` of path item t) in output order."""
         blocks = []
         for j in range(self._n_out):
             g, t = self._out_src[j]
             u, d3 = self._groups[g][2], self._groups[g][6][t][2]
             blocks.append(ops.reshape(node_parts[g][t], (n_nodes, u * d3)))
         return ops.concat(blocks, 1) if len(blocks) > 1 else blocks[0]
+
+    def convolve(self, h, x2, weights, src, dst):
+        """``Σ_{e: dst[e] = n} construct(h[src[e]], x2[e], weights[e])`` -> ``[A, irreps_out.dim]``.
+
+        ``h [A, irreps_node.dim]`` node features, ``x2 [E, ...]``, ``weights [E, weight_numel]``,
+        ``src``/``dst [E]`` int32 (senders, receivers). One fused kernel per node entry on the CPU;
+        otherwise :meth:`scatter_nodes` of the gathered features.
+        """
+        n_nodes = h.shape[0]
+        if not self.use_kernel:
+            return self.scatter_nodes(ops.gather(h, src, 0), x2, weights, dst, n_nodes)
+        conv = self._kernels[0]
+        e = x2.shape[0]
+        y = matmul(x2, self._K)  # [E, Σ d1*S_g]
+        h_parts = ops.split(h, self._x1_sections, 1)
+        y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
+        w_groups = ops.split(weights, self._w_group_sections, 1)
+        node_parts = []
+        for g, (_, _, u, d1, _, sg, items) in enumerate(self._groups):
+            hg = ops.reshape(h_parts[self._group_entries[g]], (n_nodes, u, d1))
+            yg = ops.reshape(y_parts[g], (e, d1, sg))
+            wg = ops.reshape(w_groups[g], (e, len(items), u))
+            summed = conv(hg, yg, wg, self._col_path[g], self._path_len[g], src, dst)  # [A, u, S_g]
+            node_parts.append(ops.split(summed, [item[2] for item in items], 2))
+        return self._assemble(node_parts, n_nodes)
 
     def construct(self, x1, x2, weights):
         x1, lead = _flatten_leading(x1, self.irreps_node.dim)
