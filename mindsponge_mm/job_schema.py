@@ -71,7 +71,7 @@ LOSS_SCHEMA = {
     "energy_weight": Field(float, 1.0, minimum=0.0),
     "forces_weight": Field(float, 10.0, minimum=0.0),
     "stress_weight": Field(float, 0.0, minimum=0.0),
-    "schedule": Field(list, [], doc="[{epoch: k, energy: w, forces: w, stress: w}, ...] weight changes"),
+    "schedule": Field(list, [], doc="[{epoch: k, energy: w, forces: w, stress: w, lr: η}, ...] weight changes; lr: a stage with its own constant rate"),
 }
 
 TRAINING_SCHEMA = {

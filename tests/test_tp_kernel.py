@@ -79,7 +79,7 @@ def _force_loss_gradients(use_kernel: bool):
         h = ops.tanh(ops.matmul(r, w_node))  # [A, 12] = 3x0e + 3x1o (not equivariant; fine for a derivative test)
         vec = ops.gather(r, src, 0) - ops.gather(r, dst, 0)
         sh = ops.concat([ops.ones_like(vec[:, :1]), vec, vec * vec, vec[:, :2] * vec[:, 1:]], 1)  # [E, 9]
-        weights = ops.tanh(ops.matmul(sh, w_edge))
+        weights = ops.split(ops.tanh(ops.matmul(sh, w_edge)), tp.weight_sections, 1)
         m = tp.convolve(h, sh, weights, src, dst)
         h2 = ops.tanh(ops.matmul(m, readout))
         m2 = tp.convolve(h2, sh, weights, src, dst)  # the same op twice in one graph

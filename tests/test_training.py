@@ -130,6 +130,11 @@ def test_lr_schedules():
     assert ws.value(4) == (1.0, 10.0, 0.0) and ws.value(5) == (100.0, 10.0, 0.0)
     with pytest.raises(ConfigError, match="schedule entries"):
         WeightSchedule(1.0, 1.0, 0.0, [{"energie": 1.0}])
+    # MACE's stage two: its own constant learning rate from its epoch on
+    stage = WeightSchedule(1.0, 10.0, 0.0, [{"epoch": 3, "energy": 100.0, "lr": 1e-3}])
+    assert stage.lr(2) is None and stage.lr(3) == 1e-3 and stage.lr(9) == 1e-3
+    with pytest.raises(ConfigError, match="lr must be a positive number"):
+        WeightSchedule(1.0, 1.0, 0.0, [{"epoch": 1, "lr": -1.0}])
 
 
 def test_ema_follows_its_formula(molecule_frames):

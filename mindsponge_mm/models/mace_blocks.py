@@ -81,12 +81,21 @@ class E3nnMLP(nn.Cell):
         self._act = _t(E3NN_SILU_CONSTANT, dtype)
         self._n = len(self.sizes) - 1
 
-    def construct(self, x):
-        for k in range(self._n):
-            x = matmul(x, self.weights[k] / self._norms[k])
-            if k < self._n - 1:
-                x = _silu(x) * self._act
+    def hidden(self, x):
+        """The input of the last layer: ``[..., sizes[-2]]``."""
+        for k in range(self._n - 1):
+            x = _silu(matmul(x, self.weights[k] / self._norms[k])) * self._act
         return x
+
+    def construct(self, x):
+        return matmul(self.hidden(x), self.weights[self._n - 1] / self._norms[self._n - 1])
+
+    def split_outputs(self, x, sections):
+        """``construct(x)`` split into column blocks of ``sections`` (a tuple of ``[..., n]``): the last
+        layer's weight is split, not its output, so no large output is sliced."""
+        w = self.weights[self._n - 1] / self._norms[self._n - 1]
+        hidden = self.hidden(x)
+        return tuple(matmul(hidden, part) for part in ops.split(w, sections, 1))
 
 
 class NonLinearReadout(nn.Cell):
@@ -126,10 +135,11 @@ class MACEInteraction(nn.Cell):
                                                           basis="mace", dtype=dtype, rng=rng)
         self.product_linear = EquivariantLinear(irreps_out, irreps_out, dtype=dtype, rng=rng)
         self._avg = _t(avg_num_neighbors, dtype)
+        self._weight_sections = tuple(self.conv_tp.weight_sections)
 
     def construct(self, h, species, sh, radial, idx_i, idx_j, n_atoms: int):
         h_up = self.linear_up(h)
-        weights = self.conv_tp_weights(radial)
+        weights = self.conv_tp_weights.split_outputs(radial, self._weight_sections)
         message = self.conv_tp.convolve(h_up, sh, weights, idx_j, idx_i)
         a = self.linear(message) / self._avg
         if self.residual:

@@ -66,13 +66,15 @@ class ElementLinear(nn.Cell):
         if mode not in ("onehot", "gather"):
             raise ValueError("mode must be 'onehot', 'gather' or None")
         self.mode = mode
-        in_slices = self.irreps_in.slices()
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        # per output entry: [(weight offset, x start, x stop, mul_in)], mul_out, dim, 1/sqrt(fan_in)
+        # inputs and weights are cut with one ops.split each (a slice's gradient is a full-size zero
+        # tensor on the CPU); per output entry: [(weight block k, input part, mul_in)], mul_out, dim, 1/sqrt(fan_in)
+        in_parts = [i for i, a in enumerate(ins) if a.dim > 0]
+        self._in_sections = [ins[i].dim for i in in_parts]
+        self._w_sections = [int(v) for v in sizes] + ([] if sizes else [1])
+        part_of = {i: k for k, i in enumerate(in_parts)}
         self._blocks = []
         for j, b in enumerate(outs):
-            items = [(int(offsets[k]), in_slices[i].start, in_slices[i].stop, ins[i].mul)
-                     for k, (i, jj) in enumerate(self.instructions) if jj == j]
+            items = [(k, part_of[i], ins[i].mul) for k, (i, jj) in enumerate(self.instructions) if jj == j]
             scale = _const(1.0 / math.sqrt(fan[j]), dtype) if items else None
             self._blocks.append((items, b.mul, b.ir.dim, scale))
         self._eye = _const(np.eye(n_el), dtype)
@@ -83,15 +85,17 @@ class ElementLinear(nn.Cell):
         n_el = self.n_elements
         onehot = ops.gather(self._eye, species, 0)  # [N, n_el]
         oh = ops.expand_dims(ops.expand_dims(onehot, 1), 1)  # [N, 1, 1, n_el]
+        parts = ops.split(x, self._in_sections, 1) if len(self._in_sections) > 1 else (x,)
+        w_blocks = ops.split(self.weight, self._w_sections) if len(self._w_sections) > 1 else (self.weight,)
         outs = []
         for items, mo, d, scale in self._blocks:
             if not items:
                 outs.append(ops.zeros((n, mo * d), x.dtype))
                 continue
             acc = None
-            for off, a, b, mi in items:
-                xt = ops.transpose(ops.reshape(x[:, a:b], (n, mi, d)), (0, 2, 1))  # [N, d, mi]
-                w = ops.reshape(self.weight[off:off + mi * n_el * mo], (mi, n_el, mo))
+            for k, part, mi in items:
+                xt = ops.transpose(ops.reshape(parts[part], (n, mi, d)), (0, 2, 1))  # [N, d, mi]
+                w = ops.reshape(w_blocks[k], (mi, n_el, mo))
                 if self.mode == "onehot":
                     xo = ops.reshape(ops.expand_dims(xt, 3) * oh, (n * d, mi * n_el))
                     y = ops.reshape(matmul(xo, ops.reshape(w, (mi * n_el, mo))), (n, d, mo))

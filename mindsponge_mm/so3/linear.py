@@ -54,37 +54,28 @@ class EquivariantLinear(nn.Cell):
         self.weight = Parameter(_const(w0, dtype), name="weight")
         self._scale = _const(scale, dtype)
 
-        # group by irrep: one matmul per distinct irrep type
-        in_slices, out_slices = self.irreps_in.slices(), self.irreps_out.slices()
-        self._groups = []  # (l_dim, [(in_slice_start, stop, mul)], [(out index, mul)], weight block layout)
+        out_slices = self.irreps_out.slices()
+        # group by irrep: one matmul per distinct irrep type. Inputs and weights are cut with one
+        # ops.split each (a slice's gradient is a full-size zero tensor on the CPU).
+        in_parts = [i for i, a in enumerate(ins) if a.dim > 0]
+        self._in_sections = [ins[i].dim for i in in_parts]
+        part_of = {i: k for k, i in enumerate(in_parts)}
+        self._w_sections = [int(s) for s in sizes]
+        self._groups = []  # (l_dim, [(input part, mul)], [mul of each output entry], [[instruction k per output]])
         for ir in sorted({ins[i].ir for i, _ in self.instructions}):
             gin = [i for i, a in enumerate(ins) if a.ir == ir and a.mul > 0]
             gout = [j for j, b in enumerate(outs) if b.ir == ir and b.mul > 0]
-            rows = []
-            for i in gin:  # weight rows: for each input entry, blocks for each output entry
-                cols = []
-                for j in gout:
-                    k = self.instructions.index((i, j))
-                    cols.append((int(offsets[k]), ins[i].mul, outs[j].mul))
-                rows.append(cols)
-            self._groups.append(
-                (
-                    ir.dim,
-                    [(in_slices[i].start, in_slices[i].stop, ins[i].mul) for i in gin],
-                    [(j, outs[j].mul) for j in gout],
-                    rows,
-                )
-            )
+            rows = [[self.instructions.index((i, j)) for j in gout] for i in gin]
+            self._groups.append((ir.dim, [(part_of[i], ins[i].mul) for i in gin], [(j, outs[j].mul) for j in gout],
+                                 rows))
         self._out_dims = [b.dim for b in outs]
         self._n_out = len(outs)
-        # where each output entry comes from: (group index, start row in the group's output, mul) or None
-        src = [None] * len(outs)
+        # where each output entry comes from: (group index, its position in the group's outputs), or (-1, 0)
+        src = [(-1, 0)] * len(outs)
         for g, (_, _, gout, _) in enumerate(self._groups):
-            start = 0
-            for j, mo in gout:
-                src[j] = (g, start, mo)
-                start += mo
-        self._out_src = [(-1, 0, 0) if t is None else t for t in src]
+            for t, (j, _) in enumerate(gout):
+                src[j] = (g, t)
+        self._out_src = src
         # biases on 0e outputs
         self._bias_slices = [
             (s.start, s.stop) for s, b in zip(out_slices, outs) if b.ir == Irrep(0, 1) and b.mul > 0 and biases
@@ -97,27 +88,28 @@ class EquivariantLinear(nn.Cell):
         x, lead = _flatten_leading(x, self.irreps_in.dim)
         n = x.shape[0]
         w = self.weight * self._scale
+        w_blocks = ops.split(w, self._w_sections) if len(self._w_sections) > 1 else (w,)
+        parts = ops.split(x, self._in_sections, 1) if len(self._in_sections) > 1 else (x,)
         gys = []
         for d, gin, gout, rows in self._groups:
             xs = []
-            for a, b, mul in gin:  # [n, mul, d] -> [n, d, mul]
-                xs.append(ops.transpose(ops.reshape(x[:, a:b], (n, mul, d)), (0, 2, 1)))
-            xg = ops.concat(xs, 2) if len(xs) > 1 else xs[0]
-            m_in = xg.shape[2]
+            for k, mul in gin:  # [n, mul, d] -> [n, d, mul]; scalars need no transpose
+                xs.append(parts[k] if d == 1 else ops.transpose(ops.reshape(parts[k], (n, mul, d)), (0, 2, 1)))
+            xg = ops.concat(xs, -1) if len(xs) > 1 else xs[0]
+            m_in = xg.shape[-1]
             wrows = []
-            for cols in rows:
-                wc = [ops.reshape(w[o : o + mi * mo], (mi, mo)) for o, mi, mo in cols]
+            for (_, mi), ks in zip(gin, rows):
+                wc = [ops.reshape(w_blocks[k], (mi, mo)) for k, (_, mo) in zip(ks, gout)]
                 wrows.append(ops.concat(wc, 1) if len(wc) > 1 else wc[0])
             wg = ops.concat(wrows, 0) if len(wrows) > 1 else wrows[0]
             yg = matmul(ops.reshape(xg, (n * d, m_in)), wg)  # [n*d, Σ mul_out]
-            gys.append(ops.transpose(ops.reshape(yg, (n, d, -1)), (0, 2, 1)))  # [n, Σ mul_out, d]
+            if d > 1:
+                yg = ops.reshape(ops.transpose(ops.reshape(yg, (n, d, -1)), (0, 2, 1)), (n, -1))  # [n, Σ mul_out * d]
+            gys.append(ops.split(yg, [mo * d for _, mo in gout], 1) if len(gout) > 1 else (yg,))
         outs = []
         for j in range(self._n_out):
-            g, start, mo = self._out_src[j]
-            if g < 0:
-                outs.append(ops.zeros((n, self._out_dims[j]), x.dtype))
-            else:
-                outs.append(ops.reshape(gys[g][:, start : start + mo, :], (n, self._out_dims[j])))
+            g, t = self._out_src[j]
+            outs.append(ops.zeros((n, self._out_dims[j]), x.dtype) if g < 0 else gys[g][t])
         out = ops.concat(outs, 1) if len(outs) > 1 else outs[0]
         if self.use_bias:
             out = self._add_bias(out)

@@ -143,6 +143,8 @@ class TensorProductUVU(nn.Cell):
             self._col_path = [ms.Tensor(np.repeat(np.arange(len(items)), [it[2] for it in items]).astype(np.int32))
                               for *_, items in self._groups]
             self._path_len = [ms.Tensor(np.array([it[2] for it in items], np.int32)) for *_, items in self._groups]
+            k_all = np.concatenate(cols, axis=1)
+            self._K_groups = [_const(k_all[:, grp[4]:grp[4] + grp[3] * grp[5]], dtype) for grp in self._groups]
 
     def _group_products(self, x1, x2):
         """For each node entry group g (one entry of ``x1``, all its paths), the products
@@ -190,27 +192,32 @@ class TensorProductUVU(nn.Cell):
             blocks.append(ops.reshape(node_parts[g][t], (n_nodes, u * d3)))
         return ops.concat(blocks, 1) if len(blocks) > 1 else blocks[0]
 
-    def convolve(self, h, x2, weights, src, dst):
+    @property
+    def weight_sections(self) -> list[int]:
+        """Columns of ``weights`` per node entry group, in order: :meth:`convolve` takes the weights
+        in these parts (e.g. split off the radial MLP's last layer, so no per-edge array is sliced)."""
+        return list(self._w_group_sections)
+
+    def convolve(self, h, x2, weight_parts, src, dst):
         """``Σ_{e: dst[e] = n} construct(h[src[e]], x2[e], weights[e])`` -> ``[A, irreps_out.dim]``.
 
-        ``h [A, irreps_node.dim]`` node features, ``x2 [E, ...]``, ``weights [E, weight_numel]``,
+        ``h [A, irreps_node.dim]`` node features, ``x2 [E, ...]``, ``weight_parts``: the columns of
+        ``weights [E, weight_numel]`` split by :attr:`weight_sections` (a tuple of ``[E, n]``),
         ``src``/``dst [E]`` int32 (senders, receivers). One fused kernel per node entry on the CPU;
         otherwise :meth:`scatter_nodes` of the gathered features.
         """
         n_nodes = h.shape[0]
         if not self.use_kernel:
+            weights = ops.concat(weight_parts, 1) if len(weight_parts) > 1 else weight_parts[0]
             return self.scatter_nodes(ops.gather(h, src, 0), x2, weights, dst, n_nodes)
         conv = self._kernels[0]
         e = x2.shape[0]
-        y = matmul(x2, self._K)  # [E, Σ d1*S_g]
         h_parts = ops.split(h, self._x1_sections, 1)
-        y_parts = ops.split(y, [grp[3] * grp[5] for grp in self._groups], 1)
-        w_groups = ops.split(weights, self._w_group_sections, 1)
         node_parts = []
         for g, (_, _, u, d1, _, sg, items) in enumerate(self._groups):
             hg = ops.reshape(h_parts[self._group_entries[g]], (n_nodes, u, d1))
-            yg = ops.reshape(y_parts[g], (e, d1, sg))
-            wg = ops.reshape(w_groups[g], (e, len(items), u))
+            yg = ops.reshape(matmul(x2, self._K_groups[g]), (e, d1, sg))
+            wg = ops.reshape(weight_parts[g], (e, len(items), u))
             summed = conv(hg, yg, wg, self._col_path[g], self._path_len[g], src, dst)  # [A, u, S_g]
             node_parts.append(ops.split(summed, [item[2] for item in items], 2))
         return self._assemble(node_parts, n_nodes)

@@ -70,21 +70,25 @@ for _kind in ("constant", "cosine", "plateau"):
 
 
 class WeightSchedule:
-    """Loss weights (energy, forces, stress) that change at given epochs.
+    """Loss weights (energy, forces, stress) that change at given epochs, and MACE's stage two.
 
-    ``changes`` is a list of mappings ``{epoch: k, energy: w_E, forces: w_F, stress: w_S}``;
-    from epoch k on the given weights apply (unnamed ones keep their value).
+    ``changes`` is a list of mappings ``{epoch: k, energy: w_E, forces: w_F, stress: w_S, lr: η}``;
+    from epoch k on the given weights apply (unnamed ones keep their value). An entry with ``lr``
+    starts a stage with its own constant learning rate η (MACE's second stage: a higher energy
+    weight at a small fixed rate), which replaces the scheduler's rate from that epoch on.
     """
 
     def __init__(self, energy: float, forces: float, stress: float, changes=()):
         self.initial = (float(energy), float(forces), float(stress))
         self.changes = sorted((dict(c) for c in changes), key=lambda c: c.get("epoch", 0))
         for c in self.changes:
-            unknown = set(c) - {"epoch", "energy", "forces", "stress"}
+            unknown = set(c) - {"epoch", "energy", "forces", "stress", "lr"}
             if unknown or "epoch" not in c:
                 raise ConfigError(
-                    "training.loss.schedule entries look like {epoch: 10, energy: 1.0, forces: 100.0}; "
+                    "training.loss.schedule entries look like {epoch: 10, energy: 1.0, forces: 100.0, lr: 0.001}; "
                     f"got {c}")
+            if "lr" in c and not (isinstance(c["lr"], (int, float)) and c["lr"] > 0):
+                raise ConfigError(f"training.loss.schedule: lr must be a positive number; got {c}")
 
     def value(self, epoch: int) -> tuple[float, float, float]:
         e, f, s = self.initial
@@ -92,3 +96,11 @@ class WeightSchedule:
             if epoch >= int(c["epoch"]):
                 e, f, s = float(c.get("energy", e)), float(c.get("forces", f)), float(c.get("stress", s))
         return e, f, s
+
+    def lr(self, epoch: int) -> float | None:
+        """The learning rate of the stage that ``epoch`` is in, or None (the scheduler's rate applies)."""
+        rate = None
+        for c in self.changes:
+            if epoch >= int(c["epoch"]) and "lr" in c:
+                rate = float(c["lr"])
+        return rate

@@ -232,6 +232,7 @@ class Trainer:
             t0 = time.perf_counter()
             self._epoch_running = epoch + 1
             weights = self.weight_schedule.value(epoch)
+            stage_lr = self.weight_schedule.lr(epoch)
             self.loss.set_weights(*weights)
             losses = []
             bar = None
@@ -245,7 +246,7 @@ class Trainer:
             self.train_shard.set_epoch(epoch)
             for step, (batch, norms) in enumerate(self.train_shard):
                 check_interrupt()  # Ctrl-C that landed where its KeyboardInterrupt was dropped
-                lr = self.lr_schedule.value(epoch, step, n_steps)
+                lr = self.lr_schedule.value(epoch, step, n_steps) if stage_lr is None else stage_lr
                 self._set_lr(lr)
                 self.compiled_shapes.add(batch.shape)
                 value = float(self.step_fn(*loss_inputs(self.potential, batch, norms)).asnumpy())
