@@ -5,6 +5,10 @@ hold random-weight mace-torch models of several architectures, structures, and m
 energies, per-atom energies, forces and stress in float64. The live tests regenerate them with
 mace-torch: in this process when ``mace`` imports, or with the interpreter named by
 ``MINDSPONGE_MM_MACE_PYTHON`` (e.g. /work/peers-venv/bin/python) in a subprocess.
+
+``mp0b`` is MACE-MP-0b's architecture: ZBL pair repulsion and the Agnesi distance transform (with
+buffers moved off mace-torch's defaults, so the converter must read them), evaluated also on
+``close`` and ``close_cell`` (pairs at 0.7-1.0 Å, where ZBL matters).
 """
 import json
 import os
@@ -21,18 +25,24 @@ from mindsponge_mm.models import Potential
 from mindsponge_mm.models.mace_convert import model_from_mace_state_dict
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mace"
-ARCHITECTURES = ["mp_medium", "off23", "hidden_l0", "hidden_l2", "single"]
+ARCHITECTURES = ["mp_medium", "off23", "hidden_l0", "hidden_l2", "single", "mp0b"]
 STRUCTURES = ["ethanol", "water", "triclinic", "small_cell", "isolated", "pair"]
+CLOSE = ["close", "close_cell"]  # architectures with pair repulsion
+
+
+def structure_names(hparams: dict) -> list:
+    return STRUCTURES + (CLOSE if hparams.get("pair_repulsion") else [])
 
 
 def load_fixture(directory: Path, arch: str):
     data = np.load(directory / f"{arch}.npz")
     state = {k[len("state/"):]: data[k] for k in data.files if k.startswith("state/")}
     hparams = json.loads((directory / f"{arch}.json").read_text())
+    names = structure_names(hparams)
     structures = np.load(directory / "structures.npz")
     frames = [{"atomic_numbers": structures[f"{arch}/{s}/numbers"], "positions": structures[f"{arch}/{s}/positions"],
-               "cell": structures[f"{arch}/{s}/cell"], "pbc": structures[f"{arch}/{s}/pbc"]} for s in STRUCTURES]
-    reference = {s: {q: data[f"{q}/{s}"] for q in ("energy", "node_energy", "forces", "stress")} for s in STRUCTURES}
+               "cell": structures[f"{arch}/{s}/cell"], "pbc": structures[f"{arch}/{s}/pbc"]} for s in names]
+    reference = {s: {q: data[f"{q}/{s}"] for q in ("energy", "node_energy", "forces", "stress")} for s in names}
     return state, hparams, frames, reference
 
 
@@ -49,13 +59,13 @@ def evaluate(potential, frames):
     return results
 
 
-def compare(directory: Path, arch: str, dtype: str = "float64"):
+def compare(directory: Path, arch: str, dtype: str = "float64", elements=None):
     """Largest |ours - mace-torch| per quantity (absolute), and the largest reference magnitude."""
     state, hparams, frames, reference = load_fixture(directory, arch)
-    potential = Potential(model_from_mace_state_dict(state, hparams, dtype=dtype))
+    potential = Potential(model_from_mace_state_dict(state, hparams, elements=elements, dtype=dtype))
     errors = {"energy": 0.0, "node_energy": 0.0, "forces": 0.0, "stress": 0.0}
     scale = dict(errors)
-    for name, frame, (e, ne, f, s) in zip(STRUCTURES, frames, evaluate(potential, frames)):
+    for name, frame, (e, ne, f, s) in zip(structure_names(hparams), frames, evaluate(potential, frames)):
         ref = reference[name]
         for q, ours in (("energy", e), ("node_energy", ne), ("forces", f), ("stress", s)):
             errors[q] = max(errors[q], float(np.abs(np.ravel(ours) - np.ravel(ref[q])).max()))
@@ -89,8 +99,15 @@ def test_converter_rejects_mismatches():
     state, hparams, _, _ = load_fixture(FIXTURES, "single")
     with pytest.raises(UserError, match="not in this mace model"):
         model_from_mace_state_dict(state, hparams, elements=["Fe"])
-    with pytest.raises(UserError, match="distance_transform"):
+    with pytest.raises(UserError, match="distance_transform = 'Soft'"):
+        model_from_mace_state_dict(state, {**hparams, "distance_transform": "Soft"})
+    with pytest.raises(UserError, match="lacks 'radial_embedding.distance_transform.q'"):
         model_from_mace_state_dict(state, {**hparams, "distance_transform": "Agnesi"})
+    with pytest.raises(UserError, match="lacks 'pair_repulsion_fn.c'"):
+        model_from_mace_state_dict(state, {**hparams, "pair_repulsion": True})
+    zbl_state, zbl_hparams, _, _ = load_fixture(FIXTURES, "mp0b")
+    with pytest.raises(UserError, match="pair_repulsion_fn.* but the hyperparameters do not set pair_repulsion"):
+        model_from_mace_state_dict(zbl_state, {**zbl_hparams, "pair_repulsion": False})
     # mace-torch's own spellings of its defaults are accepted
     model_from_mace_state_dict(state, {**hparams, "distance_transform": None, "pair_repulsion": "False",
                                        "gate": "<function silu at 0x7f>", "heads": ["Default"],
@@ -161,3 +178,65 @@ def test_checkpoint_versions(tmp_path):
     old = {k: v for k, v in legacy.hyperparameters.items() if k != "version"}  # written before versioning
     assert MACE.checkpoint_hyperparameters(old)["version"] == 1
     assert MACE.checkpoint_hyperparameters({**old, "version": 2})["version"] == 2
+
+
+def _zbl_by_hand(z1: int, z2: int, r: float, radii_sum: float, p: int = 5) -> float:
+    """The ZBL energy of one pair (eV), written out from the formula."""
+    a = 0.4543 * 0.529 / (z1 ** 0.3 + z2 ** 0.3)
+    x = r / a
+    phi = 0.1818 * np.exp(-3.2 * x) + 0.5099 * np.exp(-0.9423 * x) + 0.2802 * np.exp(-0.4028 * x) \
+        + 0.02817 * np.exp(-0.2016 * x)
+    u = r / radii_sum
+    envelope = 1 - (p + 1) * (p + 2) / 2 * u ** p + p * (p + 2) * u ** (p + 1) - p * (p + 1) / 2 * u ** (p + 2)
+    return 14.3996 * z1 * z2 / r * phi * (envelope if u < 1 else 0.0)
+
+
+def test_zbl_pair_energy_by_hand():
+    """Two atoms (C, O: covalent radii 0.76 + 0.66 Å): half of V on each, nothing beyond 1.42 Å, and
+    dV/dr against a central difference of the hand-written formula."""
+    import mindspore as ms
+
+    from mindsponge_mm.models.mace_repulsion import ZBLRepulsion
+
+    zbl = ZBLRepulsion([6, 8], 5, dtype="float64")
+    species, idx_i, idx_j = (ms.Tensor(np.array(v, np.int32)) for v in ([0, 1], [0, 1], [1, 0]))
+    mask = ms.Tensor(np.array([True, True]))
+    for r in (0.6, 0.8, 1.3, 1.5):
+        per_atom = zbl(species, ms.Tensor(np.array([r, r])), idx_i, idx_j, mask, 2).asnumpy()
+        want = _zbl_by_hand(6, 8, r, 0.76 + 0.66)
+        np.testing.assert_allclose(per_atom, [want / 2, want / 2], rtol=1e-12, atol=1e-14)
+        assert (want > 1.0) == (r < 1.0) and (want == 0.0) == (r > 1.42)
+        grad = ms.grad(lambda d: zbl(species, d, idx_i, idx_j, mask, 2).sum())(ms.Tensor(np.array([r, r])))
+        h = 1e-6
+        fd = (_zbl_by_hand(6, 8, r + h, 1.42) - _zbl_by_hand(6, 8, r - h, 1.42)) / (2 * h)
+        np.testing.assert_allclose(grad.asnumpy(), [fd / 2, fd / 2], rtol=1e-7, atol=1e-9)
+
+
+def test_zbl_agnesi_forces_are_the_energy_gradient():
+    """A random MACE with ZBL and the Agnesi transform (float64): forces equal central differences of
+    the energy on a molecule with pairs at 0.7-1.0 Å; every displaced copy in one batch (one graph)."""
+    from mindsponge_mm.models.mace import MACE
+
+    model = MACE(elements=["H", "C", "O"], cutoff=3.0, n_channels=4, hidden_l=1, l_max=1, correlation=2,
+                 n_layers=1, n_radial=4, radial_mlp=[8], pair_repulsion=True, distance_transform="agnesi",
+                 dtype="float64", seed=3)
+    assert model.hyperparameters["pair_repulsion"] is True
+    assert model.hyperparameters["distance_transform"] == "agnesi"
+    positions = np.array([[0.0, 0.0, 0.0], [0.95, 0.1, 0.0], [-0.6, 0.5, 0.3], [-0.2, 1.1, 0.4], [1.5, -0.5, 0.2]])
+    numbers = np.array([6, 6, 8, 1, 1])
+    h = 1e-5
+    frames = []
+    for k in range(positions.size):
+        for sign in (1.0, -1.0):
+            moved = positions.copy().reshape(-1)
+            moved[k] += sign * h
+            frames.append({"atomic_numbers": numbers, "positions": moved.reshape(-1, 3), "cell": np.zeros((3, 3)),
+                           "pbc": np.zeros(3, bool)})
+    frames.append({"atomic_numbers": numbers, "positions": positions, "cell": np.zeros((3, 3)),
+                   "pbc": np.zeros(3, bool)})
+    results = evaluate(Potential(model), frames)
+    energies = np.array([r[0] for r in results]).reshape(-1)
+    fd = -(energies[0:-1:2] - energies[1:-1:2]) / (2 * h)
+    forces = results[-1][2]
+    assert np.abs(forces).max() > 1.0  # the close pairs push hard
+    np.testing.assert_allclose(forces.reshape(-1), fd, rtol=0, atol=1e-6 * np.abs(forces).max())
