@@ -144,9 +144,10 @@ def test_live_zbl_agnesi(mp0b):
     assert max(errors.values()) < 1e-10, (errors, scale)
 
 
-def test_zbl_agnesi_element_subset_keeps_the_tables():
+def test_zbl_agnesi_element_subset_keeps_the_tables(tmp_path):
     """--elements keeps the kept elements' rows of ZBL's and Agnesi's covalent radii: the pair terms of
-    a CuOH cell are the same with all four elements and with H, O, Cu (eager calls, no graph)."""
+    a CuOH cell are the same with all four elements and with H, O, Cu (eager calls, no graph); a
+    checkpoint keeps the options and the buffers."""
     state, hparams, frames, _ = load_fixture(FIXTURES, "mp0b")
     full = model_from_mace_state_dict(state, hparams)
     sub = model_from_mace_state_dict(state, hparams, elements=["H", "O", "Cu"])
@@ -160,6 +161,12 @@ def test_zbl_agnesi_element_subset_keeps_the_tables():
     assert a[0].max() > 1.0  # the close pairs repel
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+    loaded = Potential.load(Potential(sub).save(tmp_path / "mp0b.safetensors")).model
+    assert loaded.hyperparameters == sub.hyperparameters
+    saved = dict(sub.parameters_and_names())
+    for name, param in loaded.parameters_and_names():
+        np.testing.assert_array_equal(param.asnumpy(), saved[name].asnumpy(), err_msg=name)
+    assert "pair_repulsion_fn.a_prefactor" in saved and "distance_transform.q" in saved
 
 
 def _pair_terms(model, frame):
