@@ -63,7 +63,6 @@ ZBL_PREFIX = "pair_repulsion_fn."
 AGNESI_PREFIX = "radial_embedding.distance_transform."
 
 
-
 def _cls_name(value) -> str:
     """'RealAgnosticResidualInteractionBlock' from a name or a class repr ("<class 'mace....Block'>")."""
     text = str(value).strip().strip("<>").replace("class ", "").strip("'\"")
