@@ -10,6 +10,11 @@ and evaluated on a fixed set of structures; OUT_DIR (default ``tests/fixtures/ma
 * ``<arch>.json``: the hyperparameters (the schema of ``mindsponge_mm.models.mace_convert``);
 * ``structures.npz``: ``<k>/numbers``, ``<k>/positions`` (Å), ``<k>/cell`` (Å), ``<k>/pbc``.
 
+An architecture with ``pair_repulsion`` (MACE-MP-0b style: ZBL and the Agnesi transform) is also
+evaluated on ``close`` (a molecule with pairs at 0.7-1.0 Å, where ZBL matters) and ``close_cell`` (a
+small periodic cell with close pairs). ``--only NAME ...`` regenerates those architectures and keeps
+the other entries of an existing ``structures.npz``.
+
 Needs torch 2.13 (CPU) and mace-torch 0.3.16 (see PEERS.md); imports no MindSpore.
 """
 from __future__ import annotations
@@ -41,6 +46,11 @@ ARCHITECTURES = {
     "single": dict(hidden_irreps="8x0e+8x1o", max_ell=2, correlation=3, num_interactions=1, r_max=5.0,
                    num_bessel=8, num_polynomial_cutoff=5, radial_MLP=[8, 8, 8], MLP_irreps="16x0e",
                    interaction_cls_first="RealAgnosticResidualInteractionBlock"),
+    # MACE-MP-0b's additions: ZBL pair repulsion and the Agnesi distance transform
+    "mp0b": dict(hidden_irreps="8x0e+8x1o", max_ell=2, correlation=2, num_interactions=2, r_max=5.0,
+                 num_bessel=6, num_polynomial_cutoff=5, radial_MLP=[8, 8], MLP_irreps="8x0e",
+                 interaction_cls_first="RealAgnosticResidualInteractionBlock", pair_repulsion=True,
+                 distance_transform="Agnesi"),
 }
 ELEMENTS = [1, 6, 8, 29]
 # The full MACE-MP-0 "medium" size (``--full``; not in the committed fixtures): 89 elements as MACE-MP-0
@@ -52,8 +62,9 @@ FULL = {
 }
 
 
-def structures(r_max: float):
-    """name -> ase.Atoms; the pair is placed just inside the architecture's r_max."""
+def structures(r_max: float, close: bool = False):
+    """name -> ase.Atoms; the pair is placed just inside the architecture's r_max; ``close`` adds
+    structures with pairs well inside the ZBL range (sums of covalent radii)."""
     from ase import Atoms
     from ase.build import bulk, molecule
 
@@ -76,6 +87,11 @@ def structures(r_max: float):
     out["pair"] = Atoms("CO", positions=[[0.0, 0.0, 0.0], [0.3, -0.4, 0.0]])
     direction = np.array([0.3, -0.4, 0.5]) / np.linalg.norm([0.3, -0.4, 0.5])
     out["pair"].positions[1] = direction * (r_max - 0.01)
+    if close:  # C-C 0.96, C-O 0.84, O-H 0.73, C-H 0.84, Cu-C 1.47 Å
+        out["close"] = Atoms("CCOHHCu", positions=[[0.0, 0.0, 0.0], [0.95, 0.1, 0.0], [-0.6, 0.5, 0.3],
+                                                   [-0.2, 1.1, 0.4], [1.5, -0.5, 0.2], [2.0, 1.0, -0.5]])
+        out["close_cell"] = Atoms("CuOH", positions=[[0.1, 0.2, 0.0], [1.0, 0.6, 0.5], [1.5, 0.3, 0.9]],
+                                  cell=[[3.0, 0.0, 0.0], [0.3, 2.9, 0.0], [-0.2, 0.4, 3.1]], pbc=True)
     return out
 
 
@@ -97,11 +113,20 @@ def build(arch: dict, seed: int):
         num_interactions=arch["num_interactions"], num_elements=n_el, hidden_irreps=o3.Irreps(arch["hidden_irreps"]),
         MLP_irreps=o3.Irreps(arch["MLP_irreps"]), atomic_energies=e0, avg_num_neighbors=7.3,
         atomic_numbers=elements, correlation=arch["correlation"], gate=torch.nn.functional.silu,
-        radial_MLP=arch["radial_MLP"], atomic_inter_scale=1.3, atomic_inter_shift=-0.2)
+        radial_MLP=arch["radial_MLP"], atomic_inter_scale=1.3, atomic_inter_shift=-0.2,
+        pair_repulsion=arch.get("pair_repulsion", False), distance_transform=arch.get("distance_transform", "None"))
     with torch.no_grad():  # larger product weights than the initial 1/K, so every path matters
         for name, p in model.named_parameters():
             if "symmetric_contractions" in name:
                 p.mul_(3.0)
+        if arch.get("pair_repulsion"):  # buffers away from mace-torch's defaults: the converter must read them
+            model.pair_repulsion_fn.a_prefactor.mul_(1.05)
+            model.pair_repulsion_fn.covalent_radii.mul_(1.1)
+        if arch.get("distance_transform") == "Agnesi":
+            transform = model.radial_embedding.distance_transform
+            transform.q.add_(0.05)
+            transform.a.mul_(0.9)
+            transform.covalent_radii.mul_(0.97)
     hparams = dict(arch, num_elements=n_el, atomic_numbers=elements, atomic_energies=e0.tolist(),
                    avg_num_neighbors=7.3, atomic_inter_scale=1.3, atomic_inter_shift=-0.2, gate="silu",
                    interaction_cls="RealAgnosticResidualInteractionBlock", model="ScaleShiftMACE")
@@ -124,16 +149,21 @@ def evaluate(model, atoms, r_max: float, elements=ELEMENTS):
             stress)
 
 
-def main(out_dir: Path, architectures: dict = ARCHITECTURES) -> None:
+def main(out_dir: Path, architectures: dict = ARCHITECTURES, only=None) -> None:
     import torch
 
     torch.set_default_dtype(torch.float64)
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {}
+    if only and (out_dir / "structures.npz").is_file():
+        with np.load(out_dir / "structures.npz") as old:
+            saved = {key: old[key] for key in old.files if key.split("/", 1)[0] not in only}
     for k, (name, arch) in enumerate(architectures.items()):
-        model, hparams = build(arch, seed=k + 1)
+        if only and name not in only:
+            continue
+        model, hparams = build(arch, seed=k + 1)  # the seed is the position in the table
         arrays = {f"state/{key}": v.detach().numpy() for key, v in model.state_dict().items()}
-        for sname, atoms in structures(arch["r_max"]).items():
+        for sname, atoms in structures(arch["r_max"], close=bool(arch.get("pair_repulsion"))).items():
             e, ne, f, s = evaluate(model, atoms, arch["r_max"], hparams["atomic_numbers"])
             arrays.update({f"energy/{sname}": e, f"node_energy/{sname}": ne, f"forces/{sname}": f,
                            f"stress/{sname}": s})
@@ -148,6 +178,8 @@ def main(out_dir: Path, architectures: dict = ARCHITECTURES) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--full"]
+    argv = sys.argv[1:]
+    only = argv[argv.index("--only") + 1:] if "--only" in argv else None
+    args = [a for a in (argv[:argv.index("--only")] if only is not None else argv) if a != "--full"]
     main(Path(args[0]) if args else Path(__file__).resolve().parent / "fixtures" / "mace",
-         FULL if "--full" in sys.argv else ARCHITECTURES)
+         FULL if "--full" in sys.argv else ARCHITECTURES, only)

@@ -19,7 +19,7 @@ OUT_DIR (default ``tests/fixtures/mace_files``) receives, per model NAME:
 * ``multihead_mace_config.json``: the same, as mace-torch's ``extract_config_mace_model`` and
   ``convert_to_json_format`` write it (numbers as strings, classes as reprs, extra default keys);
 
-``zbl.model`` (ZBL pair repulsion: refused by the converter), ``not_a_model.pt`` (a dict of tensors),
+``soft.model`` (the Soft distance transform: refused by the converter), ``not_a_model.pt`` (a dict of tensors),
 and ``structures.npz`` holds ``<structure>/numbers``, ``/positions`` (Å), ``/cell`` (Å), ``/pbc``.
 The npz/JSON pair is the safe (no pickle) input of ``mindsponge-mm convert mace``.
 
@@ -87,7 +87,8 @@ def build(spec: dict, seed: int):
         atomic_energies=e0 if n_heads > 1 else e0[0], avg_num_neighbors=6.1, atomic_numbers=ELEMENTS,
         correlation=spec["correlation"], gate=torch.nn.functional.silu, radial_MLP=spec["radial_MLP"],
         atomic_inter_scale=scale if n_heads > 1 else scale[0], atomic_inter_shift=shift if n_heads > 1 else shift[0],
-        heads=heads, pair_repulsion=spec.get("pair_repulsion", False))
+        heads=heads, pair_repulsion=spec.get("pair_repulsion", False),
+        distance_transform=spec.get("distance_transform", "None"))
     with torch.no_grad():  # every head's readout and the product weights visibly different from the initial ones
         for name, p in model.named_parameters():
             if "symmetric_contractions" in name or "readouts" in name:
@@ -140,10 +141,17 @@ def main(out_dir: Path) -> None:
         saved.update({f"{sname}/numbers": atoms.numbers, f"{sname}/positions": atoms.positions,
                       f"{sname}/cell": atoms.cell[:], f"{sname}/pbc": atoms.pbc})
     np.savez_compressed(out_dir / "structures.npz", **saved)
-    # for the error tests: a torch file that is not a MACE model, and a model with ZBL pair repulsion
+    # for the error tests: a torch file that is not a MACE model, and a model with the Soft transform
     torch.save({"weights": torch.zeros(3)}, out_dir / "not_a_model.pt")
-    torch.save(build({**MODELS["single"], "num_interactions": 1, "pair_repulsion": True}, seed=20)[0],
-               out_dir / "zbl.model")
+    write_soft_model(out_dir)
+
+
+def write_soft_model(out_dir: Path) -> None:
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    torch.save(build({**MODELS["single"], "num_interactions": 1, "distance_transform": "Soft"}, seed=20)[0],
+               out_dir / "soft.model")
 
 
 if __name__ == "__main__":

@@ -181,18 +181,20 @@ def _bad(tmp_path):
     random_bytes.write_bytes(np.random.default_rng(0).bytes(2000))
     json_model = tmp_path / "hparams.npz"
     json_model.write_text((FILES / "single.json").read_text())
-    repulsion = tmp_path / "zbl.json"
-    repulsion.write_text((FILES / "single.json").read_text().replace('"model"', '"pair_repulsion": true, "model"'))
+    soft = tmp_path / "soft.json"
+    soft.write_text((FILES / "single.json").read_text().replace('"model"', '"distance_transform": "Soft", "model"'))
     no_default = tmp_path / "heads.json"
     no_default.write_text((FILES / "multihead.json").read_text().replace('"Default"', '"water"'))
     return {  # name -> (arguments, pattern of the one error line)
         "random bytes": ([random_bytes], "not a mace-torch model file|needs torch and mace-torch"),
         "torch file of something else": ([FILES / "not_a_model.pt"], "holds a dict|needs torch and mace-torch"),
-        "ZBL pair repulsion in a .model": ([FILES / "zbl.model"], "uses ZBL pair repulsion|needs torch and mace-torch"),
+        "Soft distance transform in a .model": ([FILES / "soft.model"],
+                                                "uses a distance transform other than Agnesi|needs torch and mace-torch"),
         "JSON as a state dict": ([json_model, "--hparams", FILES / "single.json"], "not a readable state dict"),
         "JSON as the model": ([FILES / "single.json"], "unknown model file type"),
         "state dict without --hparams": ([FILES / "single.npz"], "needs --hparams"),
-        "ZBL pair repulsion in the JSON": ([FILES / "single.npz", "--hparams", repulsion], "uses ZBL pair repulsion"),
+        "Soft distance transform in the JSON": ([FILES / "single.npz", "--hparams", soft],
+                                                "uses a distance transform \\(distance_transform=Soft\\)"),
         "element not in the model": ([FILES / "single.npz", "--hparams", FILES / "single.json", "--elements", "H",
                                       "Fe"], "Fe is not in the mace model .* leave it out"),
         "head that does not exist": ([FILES / "multihead.npz", "--hparams", FILES / "multihead.json", "--head",

@@ -21,10 +21,11 @@ it) and ``atomic_energies``/``atomic_inter_scale``/``atomic_inter_shift`` may be
 ``elements`` keeps a subset of the model's elements: the same energies for structures made of them,
 a smaller and faster model (MACE-MP-0's 89 elements -> the 4 of a protein).
 
-Pieces our ``mace`` does not have are refused with one line naming them: ZBL pair repulsion, the
-Agnesi (or any) distance transform, Gaussian/Chebyshev radial bases, density normalisation, the
-non-linear and attention interaction blocks, bias readouts, joint embeddings, cuequivariance layers,
-and models other than ``ScaleShiftMACE``/``MACE``.
+MACE-MP-0b-style models convert: ZBL pair repulsion (``pair_repulsion=True``) and the Agnesi
+distance transform (``distance_transform="Agnesi"``), with their buffers. Pieces our ``mace`` does not
+have are refused with one line naming them: other distance transforms (Soft), Gaussian/Chebyshev
+radial bases, density normalisation, the non-linear and attention interaction blocks, bias readouts,
+joint embeddings, cuequivariance layers, and models other than ``ScaleShiftMACE``/``MACE``.
 """
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ PLAIN = "RealAgnosticInteractionBlock"
 # top-level modules of a ScaleShiftMACE that the converter maps (or that hold constants only)
 _KNOWN_MODULES = {"atomic_numbers", "r_max", "num_interactions", "node_embedding", "radial_embedding",
                   "spherical_harmonics", "atomic_energies_fn", "interactions", "products", "readouts",
-                  "scale_shift"}
+                  "scale_shift", "pair_repulsion_fn"}
 # state-dict names of pieces we do not have -> what to call them
 _PIECES = [
-    (r"^pair_repulsion_fn\.", "ZBL pair repulsion (pair_repulsion=True)"),
-    (r"^radial_embedding\.distance_transform\.", "a distance transform (Agnesi/Soft, distance_transform)"),
+    (r"^radial_embedding\.distance_transform\.(?!(q|p|a|covalent_radii)$)",
+     "a distance transform other than Agnesi (Soft, distance_transform)"),
     (r"^interactions\.\d+\.density_fn\.", "density normalisation (a RealAgnosticDensity* interaction block)"),
     (r"^interactions\.\d+\.(equivariant_nonlin|linear_res|source_embedding)\.",
      "a non-linear interaction block (RealAgnosticResidualNonLinearInteractionBlock)"),
@@ -83,8 +84,7 @@ _MACE_DEFAULTS = {
                     "a readout other than NonLinearReadoutBlock (readout_cls)"),
 }
 _JSON_PIECES = {  # key -> (accepted values as lower-case text, the piece)
-    "pair_repulsion": (("false", "0"), "ZBL pair repulsion (pair_repulsion=True)"),
-    "distance_transform": (("none", "null", ""), "a distance transform (distance_transform={value})"),
+    "distance_transform": (("none", "null", "", "agnesi"), "a distance transform (distance_transform={value})"),
     "radial_type": (("bessel",), "the {value} radial basis (radial_type; only bessel)"),
 }
 _LITERAL_KEYS = ("r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "num_interactions", "num_elements",
@@ -163,10 +163,12 @@ def hparams_from_module(module, source, state: dict) -> dict:
     basis = type(radial.bessel_fn).__name__
     if basis != "BesselBasis":
         raise _unsupported(source, f"the {basis} radial basis (radial_type; only bessel)")
-    if getattr(radial, "distance_transform", None) is not None:
-        raise _unsupported(source, f"a distance transform ({type(radial.distance_transform).__name__})")
-    if hasattr(module, "pair_repulsion_fn"):
-        raise _unsupported(source, "ZBL pair repulsion (pair_repulsion=True)")
+    transform = getattr(radial, "distance_transform", None)
+    if transform is not None and type(transform).__name__ != "AgnesiTransform":
+        raise _unsupported(source, f"a distance transform ({type(transform).__name__})")
+    repulsion = getattr(module, "pair_repulsion_fn", None)
+    if repulsion is not None and type(repulsion).__name__ != "ZBLBasis":
+        raise _unsupported(source, f"the pair repulsion {type(repulsion).__name__} (only ZBLBasis)")
     for attr, (default, piece) in _MACE_DEFAULTS.items():
         if piece is not None and hasattr(module, attr) and attr not in ("readout_cls", "cueq_config", "oeq_config"):
             value = getattr(module, attr)
@@ -193,7 +195,8 @@ def hparams_from_module(module, source, state: dict) -> dict:
     if n_layers > 1 and _irreps_terms(module.products[-1].linear.irreps_out) - {"0e"}:
         raise _unsupported(source, "equivariant features in the last layer (keep_last_layer_irreps)")
     heads = [str(h) for h in (getattr(module, "heads", None) or ["Default"])]
-    hp = {"model": name, "heads": heads}
+    hp = {"model": name, "heads": heads, "pair_repulsion": repulsion is not None,
+          "distance_transform": "Agnesi" if transform is not None else "None"}
 
     mlp = "16x0e"
     gate = "silu"

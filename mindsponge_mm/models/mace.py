@@ -17,7 +17,11 @@ Per atom, with ``h⁰ = W_emb[z] / sqrt(n_elements)`` (C scalars) and, for layer
 4. readouts: linear on inner layers, ``Linear -> SiLU -> Linear`` (``readout_hidden`` scalars) on the
    last; with one layer, one linear readout.
 
-E = Σ_i [E0(z_i) + scale · Σ_t readout_t(h_i^t) + shift] (the base class applies E0, scale, shift).
+E = Σ_i [E0(z_i) + scale · (Σ_t readout_t(h_i^t) + V_i) + shift] (the base class applies E0, scale,
+shift), with V_i = 0, or with ``pair_repulsion=True`` half the ZBL repulsion of atom i's pairs
+(mace-torch's ``ZBLBasis``). ``distance_transform="agnesi"`` feeds the Bessel basis mace-torch's Agnesi
+transform of each distance (the envelope still sees the distance): MACE-MP-0b's two additions, in
+:mod:`~mindsponge_mm.models.mace_repulsion`. Both are off by default.
 
 Checkpoint format: hyperparameter ``version`` (2 here). ``version=1``, or a checkpoint saved before
 the key existed, builds :class:`~mindsponge_mm.models.mace_legacy.LegacyMACE`.
@@ -36,6 +40,7 @@ from ..so3 import EquivariantLinear, Irreps, SphericalHarmonics
 from .base import AtomisticModel
 from .mace_blocks import MACEInteraction, MACERadial, NonLinearReadout
 from .mace_legacy import LegacyMACE
+from .mace_repulsion import DISTANCE_TRANSFORMS, AgnesiTransform, ZBLRepulsion
 from .registry import register
 
 FIRST_INTERACTIONS = {"residual": "RealAgnosticResidualInteractionBlock", "plain": "RealAgnosticInteractionBlock"}
@@ -64,6 +69,8 @@ class MACE(AtomisticModel):
         readout_hidden: scalars of the last layer's MLP readout (``MLP_irreps = "16x0e"``).
         first_interaction: ``"residual"`` (``RealAgnosticResidualInteractionBlock``, MACE-MP) or
             ``"plain"`` (``RealAgnosticInteractionBlock``, MACE-OFF).
+        pair_repulsion: add the ZBL pair repulsion (mace-torch's ``pair_repulsion=True``).
+        distance_transform: ``"none"`` or ``"agnesi"`` (mace-torch's ``distance_transform="Agnesi"``).
         version: checkpoint format; 2 (this class) or 1 (:class:`LegacyMACE`).
     """
 
@@ -96,7 +103,8 @@ class MACE(AtomisticModel):
     def __init__(self, elements, cutoff: float = 5.0, n_channels: int = 128, hidden_l: int = 1, l_max: int = 3,
                  correlation=3, n_layers: int = 2, n_radial: int = 8, radial_hidden: int = 64,
                  radial_mlp=None, envelope_p: int = 5, avg_num_neighbors: float = 10.0, readout_hidden: int = 16,
-                 first_interaction: str = "residual", version: int = 2, dtype: str = "float32", seed: int = 0):
+                 first_interaction: str = "residual", pair_repulsion: bool = False, distance_transform: str = "none",
+                 version: int = 2, dtype: str = "float32", seed: int = 0):
         super().__init__(elements, cutoff, dtype, seed)
         if first_interaction not in FIRST_INTERACTIONS:
             raise ConfigError(f"model.first_interaction = {first_interaction!r}: choose 'residual' or 'plain'")
@@ -106,6 +114,11 @@ class MACE(AtomisticModel):
             [int(c) for c in correlation]
         if len(corr) != int(n_layers):
             raise ConfigError(f"model.correlation: {len(corr)} values for {n_layers} layers")
+        transform = "none" if distance_transform is None else str(distance_transform).lower()
+        if transform not in DISTANCE_TRANSFORMS:
+            raise ConfigError(f"model.distance_transform = {distance_transform!r}: choose 'none' or 'agnesi'")
+        if not isinstance(pair_repulsion, (bool, np.bool_)):
+            raise ConfigError(f"model.pair_repulsion = {pair_repulsion!r}: true or false")
         radial_mlp = [int(radial_hidden)] * 3 if radial_mlp is None else [int(w) for w in radial_mlp]
         self.hyperparameters.update(
             version=2, n_channels=int(n_channels), hidden_l=int(hidden_l), l_max=int(l_max),
@@ -113,6 +126,11 @@ class MACE(AtomisticModel):
             radial_hidden=int(radial_hidden), radial_mlp=radial_mlp, envelope_p=int(envelope_p),
             avg_num_neighbors=float(avg_num_neighbors), readout_hidden=int(readout_hidden),
             first_interaction=first_interaction)
+        # recorded only when on, so that the hyperparameters of models without them stay as they were
+        if pair_repulsion:
+            self.hyperparameters["pair_repulsion"] = True
+        if transform != "none":
+            self.hyperparameters["distance_transform"] = transform
         rng, dt = self.rng, self.dtype_name
         c = int(n_channels)
         scalars = Irreps(f"{c}x0e")
@@ -140,16 +158,28 @@ class MACE(AtomisticModel):
             irreps_in = irreps_out
         self.layers = nn.CellList(layers)
         self.readouts = nn.CellList(readouts)
+        self._zbl = bool(pair_repulsion)
+        self._agnesi = transform == "agnesi"
+        if self._zbl:
+            self.pair_repulsion_fn = ZBLRepulsion(self.elements, int(envelope_p), dtype=dt)
+        if self._agnesi:
+            self.distance_transform = AgnesiTransform(self.elements, dtype=dt)
 
     def atom_outputs(self, species, vectors, idx_i, idx_j, pair_mask, atom_mask):
         n_atoms = species.shape[0]
         d = safe_norm(vectors, pair_mask)
         sh = self.sh(-vectors)  # mace-torch's edge vector points from the sender j to the receiver i
-        radial = self.radial(d) * ops.expand_dims(pair_mask.astype(d.dtype), 1)
+        if self._agnesi:
+            t = self.distance_transform(d, ops.gather(species, idx_i, 0), ops.gather(species, idx_j, 0))
+            radial = self.radial.transformed(d, t) * ops.expand_dims(pair_mask.astype(d.dtype), 1)
+        else:
+            radial = self.radial(d) * ops.expand_dims(pair_mask.astype(d.dtype), 1)
         h = ops.gather(self.embedding, species, 0) * self._embedding_scale
         energy = None
         for layer, readout in zip(self.layers, self.readouts):
             h = layer(h, species, sh, radial, idx_i, idx_j, n_atoms)
             e = readout(h)[:, 0]
             energy = e if energy is None else energy + e
+        if self._zbl:
+            energy = self.pair_repulsion_fn(species, d, idx_i, idx_j, pair_mask, n_atoms) + energy
         return energy

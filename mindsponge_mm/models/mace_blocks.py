@@ -66,6 +66,12 @@ class MACERadial(nn.Cell):
         bessel = self._prefactor * (ops.sin(self.frequencies * d2) / d2)
         return bessel * ops.expand_dims(self.envelope(d), 1)
 
+    def transformed(self, d, t):
+        """The Bessel basis of transformed distances t [P] times the envelope of the distances d [P]."""
+        t2 = ops.expand_dims(t, 1)
+        bessel = self._prefactor * (ops.sin(self.frequencies * t2) / t2)
+        return bessel * ops.expand_dims(self.envelope(d), 1)
+
 
 class E3nnMLP(nn.Cell):
     """e3nn's ``FullyConnectedNet(sizes, silu)``: bias-free layers ``W_k`` [n_k, n_{k+1}] ~ N(0, 1)."""

@@ -26,16 +26,19 @@ Hyperparameters (mace-torch's constructor names; JSON types)::
       "atomic_energies": [...], "atomic_inter_scale": 1.0, "atomic_inter_shift": 0.0   # optional
     }
 
-Also accepted when they hold mace-torch's defaults: ``radial_type: "bessel"``,
-``distance_transform: "None"``, ``pair_repulsion: false``, ``heads: ["Default"]`` (one head),
-``num_elements`` (must match). E0s, scale and shift are read from the state dict
-(``atomic_energies_fn.atomic_energies``, ``scale_shift.scale``/``shift``) and fall back to the JSON.
+MACE-MP-0b's additions convert too: ``pair_repulsion: true`` (ZBL; its buffers ``c``, ``a_exp``,
+``a_prefactor`` and covalent radii are read from ``pair_repulsion_fn.*``) and ``distance_transform:
+"Agnesi"`` (``q``, ``p``, ``a`` and covalent radii from ``radial_embedding.distance_transform.*``);
+``"None"`` and ``false`` are the defaults. Also accepted when they hold mace-torch's defaults:
+``radial_type: "bessel"``, ``heads: ["Default"]`` (one head), ``num_elements`` (must match). E0s, scale
+and shift are read from the state dict (``atomic_energies_fn.atomic_energies``,
+``scale_shift.scale``/``shift``) and fall back to the JSON.
 
 ``elements`` (symbols or numbers, a subset of the model's) keeps only those elements: the weights of
 the others are dropped and the normalisations that count elements (the embedding's and the skip
 connection's ``1/sqrt(n_elements)``) are folded into the kept weights, so the function is unchanged
 for structures made of the kept elements (MACE-MP-0's 89 elements -> 3 for ethanol: a smaller,
-faster model).
+faster model). The covalent-radius tables of ZBL and Agnesi keep the kept elements' entries.
 """
 from __future__ import annotations
 
@@ -55,8 +58,9 @@ _KNOWN = {"model", "r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "h
           "correlation", "num_interactions", "interaction_cls_first", "interaction_cls", "radial_MLP",
           "avg_num_neighbors", "atomic_numbers", "gate", "atomic_energies", "atomic_inter_scale",
           "atomic_inter_shift", "radial_type", "distance_transform", "pair_repulsion", "heads", "num_elements"}
-_DEFAULTS = {"radial_type": "bessel", "distance_transform": "None", "pair_repulsion": False, "gate": "silu",
-             "interaction_cls": RESIDUAL, "model": "ScaleShiftMACE"}
+_DEFAULTS = {"radial_type": "bessel", "gate": "silu", "interaction_cls": RESIDUAL, "model": "ScaleShiftMACE"}
+ZBL_PREFIX = "pair_repulsion_fn."
+AGNESI_PREFIX = "radial_embedding.distance_transform."
 
 
 def _cls_name(value) -> str:
@@ -67,10 +71,6 @@ def _cls_name(value) -> str:
 
 def _is_default(key: str, value) -> bool:
     text = str(value).strip().lower()
-    if key == "distance_transform":
-        return value is None or text in ("none", "null", "")
-    if key == "pair_repulsion":
-        return text in ("false", "0")
     if key == "gate":
         return "silu" in text  # a name or a function's repr ("<function silu at ...>")
     if key == "interaction_cls":
@@ -87,6 +87,12 @@ def _check_hparams(hp: dict) -> dict:
     for key, default in _DEFAULTS.items():
         if key in hp and not _is_default(key, hp[key]):
             raise UserError(f"mace hyperparameter {key} = {hp[key]!r}: only {default!r} is supported")
+    transform = hp.get("distance_transform")
+    if transform is not None and str(transform).strip().lower() not in ("none", "null", "", "agnesi"):
+        raise UserError(f"mace hyperparameter distance_transform = {transform!r}: only 'None' or 'Agnesi' is "
+                        "supported")
+    if str(hp.get("pair_repulsion", False)).strip().lower() not in ("false", "0", "true", "1"):
+        raise UserError(f"mace hyperparameter pair_repulsion = {hp['pair_repulsion']!r}: true or false")
     heads = hp.get("heads") or ["Default"]
     if isinstance(heads, str) or len(heads) != 1:
         raise UserError(f"mace heads {heads!r}: one head only (the command line's --head picks one)")
@@ -114,7 +120,8 @@ def _get(state: dict, key: str, shape=None) -> np.ndarray:
 def _assign(param, value: np.ndarray, name: str) -> None:
     if tuple(param.shape) != tuple(value.shape):
         raise UserError(f"mace weight {name}: shape {value.shape}, the model expects {tuple(param.shape)}")
-    param.copy_(ms.Tensor(np.ascontiguousarray(value).astype(np.float64 if param.dtype == ms.float64 else np.float32)))
+    value = np.ascontiguousarray(value).reshape(value.shape)  # ascontiguousarray makes 0-d arrays 1-d
+    param.copy_(ms.Tensor(value.astype(np.float64 if param.dtype == ms.float64 else np.float32)))
 
 
 def mace_hyperparameters(hparams: dict, elements) -> dict:
@@ -124,14 +131,19 @@ def mace_hyperparameters(hparams: dict, elements) -> dict:
     mlp = Irreps(str(hp.get("MLP_irreps", "16x0e")))
     if len(mlp) != 1 or (mlp[0].l, mlp[0].p) != (0, 1):
         raise UserError(f"MLP_irreps {hp.get('MLP_irreps')!r}: only scalars (e.g. '16x0e') are supported")
+    pair_repulsion = str(hp.get("pair_repulsion", False)).strip().lower() in ("true", "1")
+    agnesi = str(hp.get("distance_transform")).strip().lower() == "agnesi"
     first = _cls_name(hp.get("interaction_cls_first", RESIDUAL))
     if first not in (RESIDUAL, PLAIN):
         raise UserError(f"interaction_cls_first {first!r}: only {RESIDUAL} and {PLAIN} are supported")
+    extra = {"pair_repulsion": True} if pair_repulsion else {}
+    if agnesi:
+        extra["distance_transform"] = "agnesi"
     return dict(cutoff=float(hp["r_max"]), n_channels=channels, hidden_l=hidden_l, l_max=int(hp["max_ell"]),
                 correlation=hp["correlation"], n_layers=int(hp["num_interactions"]), n_radial=int(hp["num_bessel"]),
                 radial_mlp=[int(w) for w in hp.get("radial_MLP") or [64, 64, 64]],
                 envelope_p=int(hp["num_polynomial_cutoff"]), avg_num_neighbors=float(hp["avg_num_neighbors"]),
-                readout_hidden=mlp[0].mul, first_interaction="residual" if first == RESIDUAL else "plain")
+                readout_hidden=mlp[0].mul, first_interaction="residual" if first == RESIDUAL else "plain", **extra)
 
 
 def model_from_mace_state_dict(state: dict, hparams: dict, elements=None, dtype: str = "float64") -> MACE:
@@ -167,6 +179,7 @@ def model_from_mace_state_dict(state: dict, hparams: dict, elements=None, dtype:
         raise UserError("r_max in the hyperparameters differs from the model's radial basis")
     if "radial_embedding.cutoff_fn.p" in state and int(state["radial_embedding.cutoff_fn.p"]) != hp["envelope_p"]:
         raise UserError("num_polynomial_cutoff in the hyperparameters differs from the model's cutoff function")
+    _assign_pair_terms(model, state, hp, keep)
     _assign(model.embedding, _get(state, "node_embedding.linear.weight", (n_full, c))[sel] * ratio, "embedding")
     _assign(model.radial.frequencies, _get(state, "radial_embedding.bessel_fn.bessel_weights"), "bessel_weights")
 
@@ -192,6 +205,30 @@ def model_from_mace_state_dict(state: dict, hparams: dict, elements=None, dtype:
     shift = float(np.ravel(state.get("scale_shift.shift", hparams.get("atomic_inter_shift", 0.0)))[0])
     model.set_energy_offsets({z: float(e0[z_model.index(z)]) for z in keep}, scale=scale, shift=shift)
     return model
+
+
+def _assign_pair_terms(model: MACE, state: dict, hp: dict, keep) -> None:
+    """ZBL's and Agnesi's buffers; their covalent radii (mace-torch: indexed by Z) kept per element."""
+    for prefix, on, name in ((ZBL_PREFIX, "pair_repulsion" in hp, "pair_repulsion"),
+                             (AGNESI_PREFIX, "distance_transform" in hp, "distance_transform")):
+        if not on and any(k.startswith(prefix) for k in state):
+            raise UserError(f"the mace state dict has {prefix}* but the hyperparameters do not set {name}")
+    cells = []
+    if "pair_repulsion" in hp:
+        p = int(np.ravel(state.get(ZBL_PREFIX + "p", [hp["envelope_p"]]))[0])
+        if p != hp["envelope_p"]:
+            raise UserError(f"{ZBL_PREFIX}p = {p}: the ZBL envelope differs from num_polynomial_cutoff")
+        cells.append((model.pair_repulsion_fn, ZBL_PREFIX, ("c", "a_exp", "a_prefactor")))
+    if "distance_transform" in hp:
+        cells.append((model.distance_transform, AGNESI_PREFIX, ("q", "p", "a")))
+    for cell, prefix, names in cells:
+        for name in names:
+            param = getattr(cell, name)
+            _assign(param, _get(state, prefix + name, tuple(param.shape)), prefix + name)
+        radii = np.ravel(_get(state, prefix + "covalent_radii"))
+        if radii.size <= max(keep):
+            raise UserError(f"{prefix}covalent_radii has {radii.size} entries, too few for Z = {max(keep)}")
+        _assign(cell.covalent_radii, radii[np.asarray(keep)], prefix + "covalent_radii")
 
 
 def _assign_radial(layer, state: dict, pre: str) -> None:
