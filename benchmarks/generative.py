@@ -28,7 +28,8 @@ width is given; the same width is used in every section.
    MOSES ``train`` / distinct valid), non-identicality (valid and different from the seed / valid)
    and effective novelty (distinct valid molecules that are novel and differ from the seed / 10,
    i.e. the fraction of draws that give a usable new molecule, the definition of MolMIM's model
-   card read per draw). Each is averaged over the seeds.
+   card read per draw). Validity and effective novelty are averaged over all seeds; uniqueness,
+   novelty and non-identicality (ratios over valid samples) over the seeds with a valid sample.
 3. ``prior`` (MOSES's protocol): 10,000 codes z ~ N(0, I) (the prior of the MIM objective), decoded.
    Reported: validity, unique@1000 and unique@10k (distinct among the first k valid molecules),
    novelty against MOSES ``train``, internal diversity (1 − mean pairwise ECFP4 Tanimoto over the
@@ -173,11 +174,14 @@ def seeds_section(mim, n_seeds, per_seed, radii, beam, seed, train, report, timi
         raw = mim.decode(codes.astype(np.float32), beam)
         decode_s += time.perf_counter() - t
         per = [M.sampling_metrics(raw[i * per_seed: (i + 1) * per_seed], s, train) for i, s in enumerate(seeds)]
-        mean = {k: float(np.mean([m[k] for m in per])) for k in keys}
+        # ratios over valid samples are averaged over the seeds that have at least one valid sample
+        some = [m for m in per if m["validity"] > 0]
+        mean = {k: float(np.mean([m[k] for m in (per if k in ("validity", "effective_novelty") else some)]))
+                if (per if k in ("validity", "effective_novelty") else some) else 0.0 for k in keys}
         report["seeds"][str(r)] = mean
         rows.append([f"{r:g}"] + [pct(mean[k]) for k in keys])
     n_total = len(seeds) * per_seed * len(radii)
-    timing["sampling around seeds, per molecule"] = (decode_s + encode_s * len(radii)) / max(n_total, 1)
+    timing["sampling around seeds, per molecule"] = (decode_s + encode_s) / max(n_total, 1)
     print(f"\n### 2. Sampling around seeds ({len(seeds)} MOSES test_scaffolds seeds × {per_seed} samples, "
           f"beam {beam}; per-seed fractions averaged)\n")
     print(table(["radius", "validity", "uniqueness", "novelty", "non-identicality", "effective novelty"], rows))

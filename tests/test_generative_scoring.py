@@ -15,6 +15,8 @@ def test_unknown_objective_is_a_one_line_error():
     assert "\n" not in msg and "'qde'" in msg and "qed" in msg and "plogp" in msg
     with pytest.raises(UserError):
         Objective({})
+    with pytest.raises(UserError, match="outside"):
+        Objective({"qed": 1.0}, seed="CCO", similarity_min=1.5)
 
 
 def test_penalized_logp_objective():

@@ -81,10 +81,12 @@ class Objective:
         for key in self.weights:
             if key not in known:
                 raise UserError(f"unknown objective {key!r}; use one of {', '.join(sorted(known))}")
+        if not 0.0 <= float(self.similarity_min) <= 1.0:
+            raise UserError(f"similarity bound {self.similarity_min} is outside [0, 1]; ECFP4 Tanimoto lies in [0, 1]")
         if ("similarity" in self.weights or self.similarity_min > 0) and self.seed is None:
             raise UserError("a similarity score or constraint needs a seed molecule")
         if "physics" in self.weights and self.physics is None:
-            raise UserError("the physics score needs a potential; set optimize.physics.potential")
+            raise UserError("the physics score needs a potential; set optimize.physics.potential (e.g. xtb)")
 
     def details(self, smiles: str) -> dict:
         """All property values of one molecule plus its ``score`` (and ``valid``)."""
