@@ -1,15 +1,70 @@
-"""Quality of a trained generative model (MolMIM metrics), as reported in the README.
+"""Quality and speed of a MolMIM checkpoint, measured with MolMIM's and MOSES's protocols.
 
-    python benchmarks/generative.py RUN_DIR [--seeds 200] [--samples 5] [--beams 1 5] [--cma-seeds 20]
+    python benchmarks/generative.py --checkpoint PATH [--sections ...] [--limit N] [--json OUT]
 
-RUN_DIR is the output of ``mindsponge-mm generate train`` (model.safetensors, held_out.smi,
-train.smi). Prints reconstruction of the held-out molecules (greedy, beam 3 and 5, greedy without
-syntax constraints), sampling metrics per radius and beam width around held-out seeds, and
-CMA-ES QED optimisation (greedy decoding) of the
-lowest-QED held-out molecules (organic, 10-35 heavy atoms) under ECFP4 similarity >= 0.4;
-writes RUN_DIR/benchmark.json.
+Prints one Markdown table per section. Every count below is the default; ``--limit N`` caps all of
+them at N for a quick run (and the penalized-logP candidate pool at 50·N), and each has its own flag.
+Molecules are compared by RDKit canonical SMILES; ECFP4 is RDKit's Morgan fingerprint of radius 2
+folded to 2048 bits; the metric definitions are those of :mod:`mindsponge_mm.generative.metrics`.
+
+Data. MOSES's ``train``, ``test`` and ``test_scaffolds`` files are read from the installed
+``molsets`` package (``pip install --no-deps molsets``; its code is never imported). Held-out
+molecules are drawn from ``test`` / ``test_scaffolds`` only: the file is permuted with
+``numpy.random.default_rng(--seed)`` and the first molecules that the checkpoint's tokenizer can
+encode are taken, so the same seed gives the same molecules. Novelty is measured against the
+training set canonicalised with the installed RDKit (about 0.05 % of MOSES's strings are not
+canonical in current RDKit), cached after the first run under ``--cache`` (a few minutes once).
+
+Decoding is greedy (``--beam-width 1``) with the checkpoint's syntax constraints, unless a beam
+width is given; the same width is used in every section.
+
+1. ``reconstruction``: 1,000 molecules of MOSES ``test``; each is encoded to its mean code and
+   decoded. Reported: exact match of canonical SMILES, validity, and the fraction with ECFP4
+   Tanimoto similarity to the input >= 0.9 / 0.8 / 0.7 (exact matches count as 1, invalid as 0).
+2. ``seeds`` (sampling around seeds, MolMIM's protocol): 200 seeds from MOSES ``test_scaffolds``
+   (scaffolds absent from training), 10 samples each at each radius r in 0.5, 1.0, 2.0: a sample
+   decodes mu(seed) + r·ε with ε ~ N(0, I) over the whole code. For each seed's 10 samples:
+   validity (valid / 10), uniqueness (distinct valid / valid), novelty (distinct valid absent from
+   MOSES ``train`` / distinct valid), non-identicality (valid and different from the seed / valid)
+   and effective novelty (distinct valid molecules that are novel and differ from the seed / 10,
+   i.e. the fraction of draws that give a usable new molecule, the definition of MolMIM's model
+   card read per draw). Validity and effective novelty are averaged over all seeds; uniqueness,
+   novelty and non-identicality (ratios over valid samples) over the seeds with a valid sample.
+3. ``prior`` (MOSES's protocol): 10,000 codes z ~ N(0, I) (the prior of the MIM objective), decoded.
+   Reported: validity, unique@1000 and unique@10k (distinct among the first k valid molecules),
+   novelty against MOSES ``train``, internal diversity (1 − mean pairwise ECFP4 Tanimoto over the
+   valid molecules), the fraction of valid molecules passing MOSES's filters
+   (:class:`~mindsponge_mm.generative.metrics.MosesFilters`: allowed atoms C N S O F Cl Br H, no
+   charged atom, no ring of 8+ atoms, PAINS through RDKit's FilterCatalog, and MOSES's MCF SMARTS
+   read from molsets' data file), and FCD to as many MOSES ``test`` molecules when the ``fcd``
+   package imports (otherwise skipped).
+4. Constrained optimisation with CMA-ES in latent space (``cmaes.optimize_molecule``: starts at the
+   seed's mean code with step ``--cma-sigma`` 1.0, budget ``--cma-iterations`` 20 × ``--cma-popsize``
+   16 = 320 decoded molecules per seed and run; run k uses CMA-ES seed k):
+   * ``qed``: 200 MOSES ``test`` molecules with QED in [0.7, 0.8]. Objective: QED, with a score
+     penalty below ECFP4 similarity 0.4 to the seed. Success: some decoded molecule has QED >= 0.9
+     at similarity >= 0.4 (the protocol of the JT-VAE and MolMIM papers). Reported: success rate,
+     mean best QED and its similarity.
+   * ``plogp``: the 200 molecules with the lowest penalized logP among the ``test`` molecules the
+     tokenizer can encode (the whole file by default, ``--plogp-pool``). One CMA-ES run per
+     similarity bound δ in 0.4, 0.6 with objective penalized logP and a penalty of 100 per unit of
+     similarity below δ. Improvement: the best penalized logP among decoded molecules with
+     similarity >= δ minus the seed's, 0 when none beats the seed (the seed itself satisfies the
+     bound). Reported: mean and standard deviation of the improvement over all seeds, success rate
+     (improvement > 0) and mean similarity of the improved molecules.
+5. ``timing``: wall time per molecule of reconstruction and sampling (encode + decode, this
+   machine, one process) and per CMA-ES iteration (decoding and scoring one population), from the
+   runs above. They include the first call's graph compilation for each padded shape, which the
+   default sizes amortise and ``--limit`` runs do not.
+6. ``physics`` (not in the default set): the strain distribution of CMA-ES-optimised molecules with
+   and without a physics term. ``--physics-seeds`` 10 of the ``qed`` seeds are optimised twice
+   under similarity >= 0.4: for QED alone, and for QED + ``--physics-weight`` 10 × the strain score
+   (``scoring.strain_score``: GFN2-xTB relaxation energy per heavy atom of an ETKDG+MMFF
+   conformer, eV; needs tblite). The best molecule of each run is then scored with the same strain
+   score; the table gives its mean, median, 90th percentile and maximum, and the mean QED.
 """
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -20,95 +75,346 @@ os.environ.setdefault("GLOG_v", "3")
 
 import numpy as np  # noqa: E402
 
+from mindsponge_mm.errors import UserError  # noqa: E402
+from mindsponge_mm.generative import metrics as M  # noqa: E402
 from mindsponge_mm.generative.cmaes import optimize_molecule  # noqa: E402
-from mindsponge_mm.generative.latent import MolMIM  # noqa: E402
-from mindsponge_mm.generative.metrics import reconstruction, sampling_metrics  # noqa: E402
 from mindsponge_mm.generative.scoring import Objective, qed  # noqa: E402
-from mindsponge_mm.io_utils import write_text_atomic  # noqa: E402
+from mindsponge_mm.interfaces.rdkit import canonical_smiles  # noqa: E402
+from mindsponge_mm.io_utils import atomic_path, write_text_atomic  # noqa: E402
+
+DEFAULT_SECTIONS = ("reconstruction", "seeds", "prior", "qed", "plogp")
+ALL_SECTIONS = DEFAULT_SECTIONS + ("physics",)
 
 
-ORGANIC = {"C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "H"}
+# ---------------------------------------------------------------- MOSES data
+def moses_smiles(split: str) -> list[str]:
+    """SMILES of a MOSES split (``train``, ``test``, ``test_scaffolds``) from molsets' data files."""
+    path = M.molsets_file(f"dataset/data/{split}.csv.gz")
+    if path is None:
+        raise UserError(f"MOSES split {split!r} not found; pip install --no-deps molsets")
+    with gzip.open(path, "rt") as f:
+        lines = f.read().split()
+    return [s for s in lines if s.upper() != "SMILES"]
 
 
-def _drug_like_elements(smiles: str) -> bool:
-    """Neutral organic molecules of 10-35 heavy atoms: the CMA-ES seeds (the NCI set also holds metal complexes)."""
-    from rdkit import Chem
+def training_set(cache_dir: str | None, raw: bool = False, log=print) -> set:
+    """Canonical SMILES of MOSES ``train`` (canonicalised once with this RDKit, then cached)."""
+    from rdkit import RDLogger, rdBase
 
-    mol = Chem.MolFromSmiles(smiles)
-    return (mol is not None and 10 <= mol.GetNumHeavyAtoms() <= 35 and Chem.GetFormalCharge(mol) == 0
-            and all(a.GetSymbol() in ORGANIC for a in mol.GetAtoms()))
+    smiles = moses_smiles("train")
+    if raw:
+        return set(smiles)
+    cache = Path(cache_dir or Path.home() / ".cache" / "mindsponge_mm") / f"moses_train.rdkit-{rdBase.rdkitVersion}.smi.gz"
+    if cache.exists():
+        with gzip.open(cache, "rt") as f:
+            return set(f.read().split())
+    log(f"canonicalising {len(smiles)} MOSES training SMILES once (cache {cache})")
+    RDLogger.DisableLog("rdApp.*")
+    canon = {c for c in (canonical_smiles(s) for s in smiles) if c is not None}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp:
+        with gzip.open(tmp, "wt") as f:
+            f.write("\n".join(sorted(canon)) + "\n")
+    return canon
+
+
+def draw(smiles: list[str], n: int, mim, seed: int, keep=None) -> list[str]:
+    """The first ``n`` molecules (canonical) of a seeded permutation that are valid, fit the tokenizer
+    and pass ``keep``."""
+    out = []
+    for i in np.random.default_rng(seed).permutation(len(smiles)):
+        c = canonical_smiles(smiles[i])
+        if c is not None and mim.tokenizer.fits(c) and (keep is None or keep(c)):
+            out.append(c)
+            if len(out) >= n:
+                break
+    return out
+
+
+# ---------------------------------------------------------------- tables
+def table(header: list[str], rows: list[list]) -> str:
+    def fmt(v):
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+# ---------------------------------------------------------------- sections
+def reconstruction_section(mim, n, beam, seed, report, timing):
+    targets = draw(moses_smiles("test"), n, mim, seed)
+    t = time.perf_counter()
+    decoded = mim.reconstruct(targets, beam_width=beam)
+    timing["reconstruction, per molecule"] = (time.perf_counter() - t) / max(len(targets), 1)
+    rec = M.reconstruction(targets, decoded)
+    report["reconstruction"] = rec
+    print(f"\n### 1. Reconstruction ({rec['n']} MOSES test molecules, beam {beam})\n")
+    print(table(["molecules", "exact", "valid", "ECFP4 ≥ 0.9", "ECFP4 ≥ 0.8", "ECFP4 ≥ 0.7"],
+                [[rec["n"], pct(rec["exact"]), pct(rec["validity"]), pct(rec["sim>=0.9"]), pct(rec["sim>=0.8"]),
+                  pct(rec["sim>=0.7"])]]))
+
+
+def seeds_section(mim, n_seeds, per_seed, radii, beam, seed, train, report, timing):
+    seeds = draw(moses_smiles("test_scaffolds"), n_seeds, mim, seed)
+    t = time.perf_counter()
+    mu = mim.encode(seeds)
+    encode_s = time.perf_counter() - t
+    rows, report["seeds"] = [], {}
+    keys = ("validity", "uniqueness", "novelty", "non_identicality", "effective_novelty")
+    decode_s = 0.0
+    for r in radii:
+        rng = np.random.default_rng(seed)
+        codes = np.repeat(mu, per_seed, 0) + r * rng.standard_normal((len(seeds) * per_seed, mim.code_size))
+        t = time.perf_counter()
+        raw = mim.decode(codes.astype(np.float32), beam)
+        decode_s += time.perf_counter() - t
+        per = [M.sampling_metrics(raw[i * per_seed: (i + 1) * per_seed], s, train) for i, s in enumerate(seeds)]
+        # ratios over valid samples are averaged over the seeds that have at least one valid sample
+        some = [m for m in per if m["validity"] > 0]
+        mean = {k: float(np.mean([m[k] for m in (per if k in ("validity", "effective_novelty") else some)]))
+                if (per if k in ("validity", "effective_novelty") else some) else 0.0 for k in keys}
+        report["seeds"][str(r)] = mean
+        rows.append([f"{r:g}"] + [pct(mean[k]) for k in keys])
+    n_total = len(seeds) * per_seed * len(radii)
+    timing["sampling around seeds, per molecule"] = (decode_s + encode_s) / max(n_total, 1)
+    print(f"\n### 2. Sampling around seeds ({len(seeds)} MOSES test_scaffolds seeds × {per_seed} samples, "
+          f"beam {beam}; per-seed fractions averaged)\n")
+    print(table(["radius", "validity", "uniqueness", "novelty", "non-identicality", "effective novelty"], rows))
+
+
+def prior_section(mim, n, beam, seed, train, report, timing):
+    rng = np.random.default_rng(seed)
+    codes = rng.standard_normal((n, mim.code_size)).astype(np.float32)
+    t = time.perf_counter()
+    raw = mim.decode(codes, beam)
+    timing["sampling from the prior, per molecule"] = (time.perf_counter() - t) / max(n, 1)
+    filters = M.MosesFilters()
+    valid = [c for c in M.canonical_list(raw) if c is not None]
+    res = {"n": n, "validity": M.validity(raw), "unique@1000": M.unique_at(raw, 1000),
+           f"unique@{n}": M.unique_at(raw, n), "novelty": M.novelty(valid, train),
+           "internal_diversity": M.internal_diversity(valid), "filters": M.filters_fraction(valid, filters),
+           "filters_applied": filters.applied}
+    fcd_note = "skipped (the fcd package is not installed)"
+    try:
+        import fcd  # noqa: F401
+        from fcd import get_fcd
+
+        test = moses_smiles("test")
+        ref = [test[i] for i in np.random.default_rng(seed + 1).permutation(len(test))[:n]]
+        res["fcd"] = float(get_fcd(valid, ref))
+        fcd_note = f"{res['fcd']:.3f} (against {len(ref)} MOSES test molecules)"
+    except ImportError:
+        pass
+    except Exception as err:  # noqa: BLE001 - a foreign package's failure is reported, not fatal
+        fcd_note = f"failed ({' '.join(str(err).split())[:120]})"
+    report["prior"] = res
+    print(f"\n### 3. Sampling from the prior ({n} codes z ~ N(0, I), beam {beam})\n")
+    print(table(["validity", "unique@1000", f"unique@{n}", "novelty", "IntDiv", "filters", "FCD"],
+                [[pct(res["validity"]), pct(res["unique@1000"]), pct(res[f"unique@{n}"]), pct(res["novelty"]),
+                  res["internal_diversity"], pct(res["filters"]), fcd_note]]))
+    print(f"\nfilters: {filters.applied}")
+
+
+def _cma(mim, seed_smiles, objective, args, k):
+    return optimize_molecule(mim, seed_smiles, objective, args.cma_sigma, args.cma_iterations, args.cma_popsize,
+                             seed=k, beam_width=args.beam_width)
+
+
+def qed_seeds(mim, n, seed):
+    return draw(moses_smiles("test"), n, mim, seed + 2, keep=lambda s: 0.7 <= qed(s) <= 0.8)
+
+
+def qed_section(mim, args, n, report, timing):
+    seeds = qed_seeds(mim, n, args.seed)
+    rows, iters, seconds = [], 0, 0.0
+    for k, s in enumerate(seeds):
+        obj = Objective({"qed": 1.0}, seed=s, similarity_min=0.4)
+        res = _cma(mim, s, obj, args, k)
+        iters, seconds = iters + res["iterations"], seconds + res["seconds"]
+        hits = [(qed(m), M.tanimoto(m, s)) for m in res["molecules"]]
+        feasible = [h for h in hits if h[1] >= 0.4] + [(qed(s), 1.0)]
+        best = max(feasible)
+        rows.append({"seed": s, "best_qed": best[0], "similarity": best[1],
+                     "success": any(q >= 0.9 and sim >= 0.4 for q, sim in hits)})
+    timing["CMA-ES iteration, QED"] = seconds / max(iters, 1)
+    n_ok = sum(r["success"] for r in rows)
+    res = {"seeds": len(rows), "success": n_ok / max(len(rows), 1),
+           "mean_best_qed": float(np.mean([r["best_qed"] for r in rows])) if rows else 0.0,
+           "mean_similarity": float(np.mean([r["similarity"] for r in rows])) if rows else 0.0,
+           "budget": f"{args.cma_iterations} x {args.cma_popsize}", "rows": rows}
+    report["qed"] = res
+    print(f"\n### 4a. QED optimisation ({len(rows)} MOSES test molecules with QED in [0.7, 0.8]; CMA-ES "
+          f"{args.cma_iterations} iterations × {args.cma_popsize}, σ0 {args.cma_sigma})\n")
+    print(table(["seeds", "success (QED ≥ 0.9, sim ≥ 0.4)", "mean best QED (sim ≥ 0.4)", "its mean similarity"],
+                [[len(rows), pct(res["success"]), res["mean_best_qed"], res["mean_similarity"]]]))
+
+
+def plogp_section(mim, args, n, pool, report, timing):
+    test = moses_smiles("test")
+    order = np.random.default_rng(args.seed + 3).permutation(len(test))
+    if pool:
+        order = order[:pool]
+    scored = []
+    for i in order:
+        c = canonical_smiles(test[i])
+        if c is not None and mim.tokenizer.fits(c):
+            scored.append((M.penalized_logp(c), c))
+    seeds = [c for _, c in sorted(scored)[:n]]
+    rows, out, iters, seconds = [], {}, 0, 0.0
+    for delta in (0.4, 0.6):
+        imp, sims = [], []
+        for k, s in enumerate(seeds):
+            obj = Objective({"plogp": 1.0}, seed=s, similarity_min=delta, penalty=100.0)
+            res = _cma(mim, s, obj, args, k)
+            iters, seconds = iters + res["iterations"], seconds + res["seconds"]
+            p0 = M.penalized_logp(s)
+            best, best_sim = p0, 1.0
+            for m in res["molecules"]:
+                sim = M.tanimoto(m, s)
+                if sim >= delta:
+                    p = M.penalized_logp(m)
+                    if p > best:
+                        best, best_sim = p, sim
+            imp.append(best - p0)
+            if best > p0:
+                sims.append(best_sim)
+        out[str(delta)] = {"mean_improvement": float(np.mean(imp)) if imp else 0.0,
+                           "std_improvement": float(np.std(imp)) if imp else 0.0,
+                           "success": float(np.mean([i > 0 for i in imp])) if imp else 0.0,
+                           "mean_similarity": float(np.mean(sims)) if sims else float("nan")}
+        o = out[str(delta)]
+        rows.append([f"{delta:g}", f"{o['mean_improvement']:.2f} ± {o['std_improvement']:.2f}", pct(o["success"]),
+                     o["mean_similarity"]])
+    timing["CMA-ES iteration, penalized logP"] = seconds / max(iters, 1)
+    out["seeds"] = len(seeds)
+    out["pool"] = len(scored)
+    out["mean_seed_plogp"] = float(np.mean([M.penalized_logp(s) for s in seeds])) if seeds else 0.0
+    report["plogp"] = out
+    print(f"\n### 4b. Penalized logP ({len(seeds)} lowest of {len(scored)} MOSES test molecules, mean "
+          f"{out['mean_seed_plogp']:.2f}; CMA-ES {args.cma_iterations} × {args.cma_popsize} per bound)\n")
+    print(table(["similarity ≥", "improvement (mean ± std)", "success", "mean similarity"], rows))
+
+
+def strain_comparison(mim, seeds, physics, weight=10.0, iterations=10, popsize=8, sigma=1.0,
+                      similarity_min=0.4, beam_width=1, log=print) -> dict:
+    """Optimise each seed twice with CMA-ES under ECFP4 similarity >= ``similarity_min``: for QED
+    alone and for QED + ``weight`` × ``physics`` score; score every best molecule with ``physics``.
+
+    ``physics``: a :class:`~mindsponge_mm.generative.scoring.PhysicsScore` (e.g. ``strain_score()``;
+    its ``metric`` value is the strain). Returns ``{arm: {"smiles", "qed", "strain", "seconds"}}`` for
+    the arms ``"qed"`` and ``"qed+physics"``, with lists over the seeds (strain NaN when unscorable).
+    """
+    arms = {"qed": {"qed": 1.0}, "qed+physics": {"qed": 1.0, "physics": float(weight)}}
+    out = {}
+    for arm, weights in arms.items():
+        rows = {"smiles": [], "qed": [], "strain": [], "seconds": 0.0}
+        for k, s in enumerate(seeds):
+            obj = Objective(dict(weights), seed=s, similarity_min=similarity_min,
+                            physics=physics if "physics" in weights else None)
+            res = optimize_molecule(mim, s, obj, sigma, iterations, popsize, seed=k, beam_width=beam_width)
+            rows["seconds"] += res["seconds"]
+            ph = physics(res["best"])
+            rows["smiles"].append(res["best"])
+            rows["qed"].append(qed(res["best"]))
+            rows["strain"].append(ph[physics.metric] if ph["scorable"] else float("nan"))
+            log(f"  {arm:12s} seed {k:3d}  QED {rows['qed'][-1]:.3f}  strain {rows['strain'][-1]:.4f}  {res['best']}")
+        out[arm] = rows
+    return out
+
+
+def physics_section(mim, args, n, report, timing):
+    from mindsponge_mm.generative.scoring import strain_score
+
+    physics = strain_score(args.physics_potential)
+    seeds = qed_seeds(mim, n, args.seed)
+    res = strain_comparison(mim, seeds, physics, args.physics_weight, args.physics_iterations, args.physics_popsize,
+                            args.cma_sigma, 0.4, args.beam_width, log=lambda s: print(s, file=sys.stderr))
+    rows = []
+    for arm, r in res.items():
+        st = np.array(r["strain"], float)
+        ok = st[np.isfinite(st)]
+        stats = [float(np.mean(ok)), float(np.median(ok)), float(np.percentile(ok, 90)), float(np.max(ok))] \
+            if len(ok) else [float("nan")] * 4
+        rows.append([arm, f"{len(ok)}/{len(st)}", float(np.mean(r["qed"]))] + [f"{v:.4f}" for v in stats])
+        timing[f"CMA-ES iteration, {arm} ({args.physics_potential})"] = \
+            r["seconds"] / max(len(seeds) * args.physics_iterations, 1)
+    report["physics"] = res
+    print(f"\n### 6. Strain of optimised molecules with and without the physics term ({len(seeds)} QED seeds; "
+          f"CMA-ES {args.physics_iterations} × {args.physics_popsize}; strain = {args.physics_potential} relaxation "
+          f"energy per heavy atom, eV; physics weight {args.physics_weight})\n")
+    print(table(["objective", "scorable", "mean QED", "strain mean", "median", "90th pct", "max"], rows))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir")
-    ap.add_argument("--seeds", type=int, default=200, help="held-out molecules used as seeds")
-    ap.add_argument("--samples", type=int, default=10, help="samples per seed and radius")
-    ap.add_argument("--radii", type=float, nargs="+", default=[0.1, 0.25, 0.5])
-    ap.add_argument("--beams", type=int, nargs="*", default=[1, 5], help="beam widths for sampling (none: skip)")
-    ap.add_argument("--out", default="benchmark.json", help="report file name inside RUN_DIR")
-    ap.add_argument("--sample-seeds", type=int, default=100, help="held-out molecules used as sampling seeds")
-    ap.add_argument("--skip-reconstruction", action="store_true")
-    ap.add_argument("--cma-seeds", type=int, default=20)
-    ap.add_argument("--cma-start", type=int, default=0, help="skip this many of the CMA-ES seeds (to split a run)")
-    ap.add_argument("--iterations", type=int, default=20)
-    ap.add_argument("--popsize", type=int, default=16)
-    ap.add_argument("--sigma", type=float, default=0.5)
+    ap.add_argument("--checkpoint", required=True, help="a MolMIM checkpoint (model.safetensors)")
+    ap.add_argument("--sections", nargs="+", choices=ALL_SECTIONS, default=list(DEFAULT_SECTIONS),
+                    help="timing is always printed for the sections that ran")
+    ap.add_argument("--limit", type=int, default=None, help="cap every molecule count at N (quick run)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--beam-width", type=int, default=1)
+    ap.add_argument("--n-reconstruct", type=int, default=1000)
+    ap.add_argument("--n-seeds", type=int, default=200)
+    ap.add_argument("--samples-per-seed", type=int, default=10)
+    ap.add_argument("--radii", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    ap.add_argument("--n-prior", type=int, default=10000)
+    ap.add_argument("--n-qed", type=int, default=200)
+    ap.add_argument("--n-plogp", type=int, default=200)
+    ap.add_argument("--plogp-pool", type=int, default=0, help="test molecules ranked by penalized logP (0: all)")
+    ap.add_argument("--cma-iterations", type=int, default=20)
+    ap.add_argument("--cma-popsize", type=int, default=16)
+    ap.add_argument("--cma-sigma", type=float, default=1.0)
+    ap.add_argument("--physics-seeds", type=int, default=10)
+    ap.add_argument("--physics-potential", default="xtb", help="xtb, gfn1-xtb, emt or a potential checkpoint")
+    ap.add_argument("--physics-weight", type=float, default=10.0, help="per eV of strain per heavy atom")
+    ap.add_argument("--physics-iterations", type=int, default=10)
+    ap.add_argument("--physics-popsize", type=int, default=8)
+    ap.add_argument("--cache", default=None, help="directory of the canonical MOSES training set")
+    ap.add_argument("--raw-train", action="store_true", help="compare with MOSES train strings as stored")
+    ap.add_argument("--json", default=None, help="write the report here")
     args = ap.parse_args(argv)
-    run = Path(args.run_dir)
-    mim = MolMIM.load(run / "model.safetensors")
-    held = [s for s in (run / "held_out.smi").read_text().split() if mim.tokenizer.fits(s)][: args.seeds]
-    train = set((run / "train.smi").read_text().split())
-    report = {"n_held_out": len(held)}
-    t = time.perf_counter()
-    settings = {"greedy": dict(), "beam3": dict(beam_width=3), "beam5": dict(beam_width=5),
-                "greedy_unconstrained": dict(constrained=False)}
-    if not args.skip_reconstruction:
-        for name, kw in settings.items():
-            report[f"reconstruction_{name}"] = reconstruction(held, mim.reconstruct(held, **kw))
-        print(f"reconstruction ({len(held)} held-out, {time.perf_counter() - t:.0f} s)", flush=True)
-        for name in settings:
-            rec = report[f"reconstruction_{name}"]
-            print(f"  {name:20s} " + "  ".join(f"{k} {v:.3f}" for k, v in rec.items() if k != "n"))
-    mu = mim.encode(held[: args.sample_seeds])
-    report["sampling"] = {}
-    for beam in args.beams:
-        rng = np.random.default_rng(0)
-        n_seeds = len(mu)
-        print(f"sampling (beam {beam}, {args.samples} per seed, {n_seeds} seeds; fractions averaged over seeds)")
-        for r in args.radii:
-            codes = np.repeat(mu, args.samples, 0) + r * rng.standard_normal((n_seeds * args.samples, mim.code_size))
-            raw = mim.decode(codes.astype(np.float32), beam)
-            per = [sampling_metrics(raw[i * args.samples: (i + 1) * args.samples], s, train)
-                   for i, s in enumerate(held[:n_seeds])]
-            mean = {k: float(np.mean([m[k] for m in per])) for k in per[0] if k != "n"}
-            report["sampling"][f"beam{beam}_radius{r}"] = mean
-            print(f"  radius {r:4.2f}  " + "  ".join(f"{k} {v:.3f}" for k, v in mean.items()), flush=True)
-    seeds = sorted((s for s in held if _drug_like_elements(s)), key=qed)[args.cma_start: args.cma_seeds]
-    if seeds:
-        before, after, sims = [], [], []
-        t = time.perf_counter()
-        for k, seed in enumerate(seeds):
-            objective = Objective({"qed": 1.0}, seed=seed, similarity_min=0.4)
-            res = optimize_molecule(mim, seed, objective, args.sigma, args.iterations, args.popsize,
-                                    seed=args.cma_start + k)
-            d0, d1 = objective.details(seed), objective.details(res["best"])
-            before.append(d0["qed"])
-            after.append(d1["qed"])
-            sims.append(d1["similarity"])
-            print(f"  {args.cma_start + k:2d} QED {d0['qed']:.3f} -> {d1['qed']:.3f}  sim {d1['similarity']:.2f}  {seed} -> {res['best']}")
-        report["cmaes"] = {"seeds": len(seeds), "mean_qed_before": float(np.mean(before)),
-                           "mean_qed_after": float(np.mean(after)), "min_similarity": float(np.min(sims)),
-                           "mean_similarity": float(np.mean(sims)), "improved": int(np.sum(np.greater(after, before))),
-                           "seconds": round(time.perf_counter() - t)}
-        c = report["cmaes"]
-        print(f"CMA-ES QED ({c['seeds']} lowest-QED held-out seeds, {args.iterations} x {args.popsize}): mean "
-              f"{c['mean_qed_before']:.3f} -> {c['mean_qed_after']:.3f}, {c['improved']} improved, similarity min "
-              f"{c['min_similarity']:.2f} mean {c['mean_similarity']:.2f}")
-    report["args"] = vars(args)
-    write_text_atomic(run / args.out, json.dumps(report, indent=1))
-    return report
+
+    def cap(n):
+        return min(n, args.limit) if args.limit else n
+
+    from mindsponge_mm.generative.latent import MolMIM
+
+    try:
+        mim = MolMIM.load(args.checkpoint)
+        report, timing = {"checkpoint": str(args.checkpoint), "args": vars(args)}, {}
+        sections = set(args.sections)
+        train = training_set(args.cache, args.raw_train, log=lambda s: print(s, file=sys.stderr)) \
+            if sections & {"seeds", "prior"} else set()
+        print(f"## MolMIM benchmark: {args.checkpoint} (code size {mim.code_size})")
+        if "reconstruction" in sections:
+            reconstruction_section(mim, cap(args.n_reconstruct), args.beam_width, args.seed, report, timing)
+        if "seeds" in sections:
+            seeds_section(mim, cap(args.n_seeds), args.samples_per_seed, args.radii, args.beam_width, args.seed,
+                          train, report, timing)
+        if "prior" in sections:
+            prior_section(mim, cap(args.n_prior), args.beam_width, args.seed, train, report, timing)
+        if "qed" in sections:
+            qed_section(mim, args, cap(args.n_qed), report, timing)
+        if "plogp" in sections:
+            pool = args.plogp_pool or (50 * args.limit if args.limit else 0)
+            plogp_section(mim, args, cap(args.n_plogp), pool, report, timing)
+        if "physics" in sections:
+            physics_section(mim, args, cap(args.physics_seeds), report, timing)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    report["timing_s"] = timing
+    print("\n### 5. Time (this machine, one process)\n")
+    print(table(["step", "ms"], [[k, f"{1000 * v:.1f}"] for k, v in timing.items()]))
+    if args.json:
+        write_text_atomic(Path(args.json), json.dumps(report, indent=1, default=float))
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(main())

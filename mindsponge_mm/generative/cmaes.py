@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import time
+
 import numpy as np
 
 from ..interfaces.rdkit import canonical_smiles
@@ -48,10 +50,13 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
     """CMA-ES over latent codes starting at the seed's code; every decoded molecule is scored by ``objective``.
 
     ``objective``: list of N SMILES -> scores [N] (e.g. :class:`~.scoring.Objective`).
-    Returns ``{"seed", "best", "best_score", "seed_score", "history", "molecules"}`` where
-    ``molecules`` maps each distinct valid canonical SMILES seen to its score. Decoding stops after
+    Returns ``{"seed", "best", "best_score", "seed_score", "history", "molecules", "iterations",
+    "evaluations", "seconds"}`` where ``molecules`` maps each distinct valid canonical SMILES seen to
+    its score, ``iterations`` counts CMA-ES generations run and ``seconds`` is the wall time of the
+    search (encoding, decoding and scoring). Decoding stops after
     twice the seed's token count plus 10 (a similar molecule is never that much longer).
     """
+    t0 = time.perf_counter()
     seed_c = canonical_smiles(seed_smiles) or seed_smiles
     x0 = mim.encode([seed_c])[0]
     tokenizer = getattr(mim, "tokenizer", None)
@@ -73,4 +78,5 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
     if best[1] < seed_score:
         best = (seed_c, seed_score)
     return {"seed": seed_c, "best": best[0], "best_score": best[1], "seed_score": seed_score,
-            "history": result["history"], "molecules": seen}
+            "history": result["history"], "molecules": seen, "iterations": len(result["history"]),
+            "evaluations": result["evaluations"], "seconds": time.perf_counter() - t0}
