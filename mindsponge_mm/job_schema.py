@@ -34,7 +34,8 @@ def validate_model_section(values, source: str, prefix: str) -> dict | None:
 
     The keys are the model constructor's arguments (the registry is the schema:
     :meth:`~mindsponge_mm.registry.Registry.validate`); ``elements`` and ``cutoff`` default to the
-    dataset's elements and ``data.cutoff``. Sizes and other numbers with a default must be > 0.
+    dataset's elements and ``data.cutoff``. Sizes and other numbers with a default must be > 0 (≥ 0 for
+    the keys a model class lists in ``ZERO_ALLOWED``).
     """
     from .models.registry import MODELS
 
@@ -48,11 +49,15 @@ def validate_model_section(values, source: str, prefix: str) -> dict | None:
     options = {k: v for k, v in values.items() if k != "name"}
     checked = MODELS.validate(values["name"], options, where=where, given=("elements", "cutoff"))
     params = MODELS.parameters(values["name"])
+    zero_allowed = set(getattr(MODELS.get(values["name"]), "ZERO_ALLOWED", ()))
     for key, value in checked.items():
         default = params[key].default
         if (isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(default, (int, float))
-                and not isinstance(default, bool) and key != "seed" and value <= 0):
-            raise ConfigError(f"{source}: {prefix}{key} = {value!r} is out of range; it must be > 0")
+                and not isinstance(default, bool) and key != "seed"):
+            if key in zero_allowed and value < 0:
+                raise ConfigError(f"{source}: {prefix}{key} = {value!r} is out of range; it must be >= 0")
+            if key not in zero_allowed and value <= 0:
+                raise ConfigError(f"{source}: {prefix}{key} = {value!r} is out of range; it must be > 0")
     return {"name": values["name"], **checked}
 
 

@@ -100,6 +100,8 @@ class MACE(AtomisticModel):
 
         return {"avg_num_neighbors": average_neighbors(dataset, cutoff)}
 
+    ZERO_ALLOWED = ("hidden_l",)  # 0: scalar hidden features (MACE-MP-0 "small")
+
     def __init__(self, elements, cutoff: float = 5.0, n_channels: int = 128, hidden_l: int = 1, l_max: int = 3,
                  correlation=3, n_layers: int = 2, n_radial: int = 8, radial_hidden: int = 64,
                  radial_mlp=None, envelope_p: int = 5, avg_num_neighbors: float = 10.0, readout_hidden: int = 16,
