@@ -1,8 +1,9 @@
 """``MolMIM``: a tokenizer plus a :class:`~.model.LatentModel`, with jitted encode/decode on fixed shapes,
 greedy and beam-search decoding, sampling around a seed and self-describing checkpoints.
 
-The tokenizer's representation (SMILES or SELFIES) travels in the checkpoint's vocabulary; the
-SMILES syntax mask of :mod:`.grammar` applies to SMILES models only (SELFIES needs none).
+The tokenizer's representation (SMILES or SELFIES) travels in the checkpoint's vocabulary. The
+SMILES syntax mask of :mod:`.grammar` applies to SMILES models only; SELFIES models need no syntax
+mask, only :class:`~.grammar.SelfiesMask` (no end before the first atom symbol).
 
 Codes are numpy float32 arrays [N, D] with D = ``n_latents * latent_dim``.
 """
@@ -20,7 +21,7 @@ from .. import __version__
 from ..errors import UserError
 from ..interfaces.rdkit import canonical_smiles
 from ..io_utils import atomic_path, read_safetensors
-from .grammar import SyntaxMask
+from .grammar import SelfiesMask, SyntaxMask
 from .model import LatentModel, causal_bias
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
@@ -124,7 +125,9 @@ class MolMIM:
         done[n * w:] = True
         lengths = np.ones(rows)
         max_len = min(self.tokenizer.max_length, int(max_tokens) + 2)
-        syntax = SyntaxMask(self.tokenizer, rows) if constrained and self.representation == "smiles" else None
+        syntax = None
+        if constrained:
+            syntax = (SyntaxMask if self.representation == "smiles" else SelfiesMask)(self.tokenizer, rows)
         for t in range(max_len - 1):
             ids = self._grow(ids, t)
             logp = self._log_probs(z, ids, t)
