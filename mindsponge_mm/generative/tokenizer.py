@@ -95,9 +95,13 @@ class Tokenizer:
     @classmethod
     def build(cls, smiles: Iterable[str], max_length: int = MAX_LENGTH) -> "Tokenizer":
         """A vocabulary of every token in ``smiles`` (strings that do not tokenize are skipped)."""
+        return cls.from_splits((cls.split(s) for s in smiles), max_length)
+
+    @classmethod
+    def from_splits(cls, splits: Iterable[Sequence[str] | None], max_length: int = MAX_LENGTH) -> "Tokenizer":
+        """A vocabulary of every token in ``splits`` (outputs of :meth:`split`; None entries are skipped)."""
         seen = set()
-        for s in smiles:
-            tokens = cls.split(s)
+        for tokens in splits:
             if tokens is not None:
                 seen.update(tokens)
         return cls(list(SPECIALS) + sorted(seen), max_length)
@@ -107,7 +111,10 @@ class Tokenizer:
 
     def fits(self, smiles: str) -> bool:
         """True when ``smiles`` tokenizes, uses only known tokens and fits ``max_length``."""
-        tokens = self.split(smiles)
+        return self.fits_tokens(self.split(smiles))
+
+    def fits_tokens(self, tokens: Sequence[str] | None) -> bool:
+        """:meth:`fits` for the output of :meth:`split`."""
         return tokens is not None and len(tokens) + 2 <= self.max_length and all(t in self.index for t in tokens)
 
     def elements(self) -> set[str]:
