@@ -78,17 +78,32 @@ def test_selfies_tokens_decode_to_valid_molecules_and_serialise():
             assert text and Chem.MolFromSmiles(text) is not None, text
         else:
             assert text == ""
-    assert not mask.mask()[:, EOS_ID].any()
-    branch = np.full(200, tok.index["[Ring1]"])
-    mask.update(branch, np.ones(200, bool))
-    assert not mask.mask()[:, EOS_ID].any()
+    first = mask.mask()  # only atoms first: no EOS, branch or ring symbol
+    assert not first[:, EOS_ID].any() and not first[:, tok.index["[Ring1]"]].any() and first[:, tok.index["[C]"]].all()
     mask.update(np.full(200, tok.index["[C]"]), np.arange(200) < 3)
     assert mask.mask()[:, EOS_ID].tolist() == [True] * 3 + [False] * 197
+    assert mask.mask()[:3, tok.index["[Ring1]"]].all()
     again = Tokenizer.from_json(tok.to_json())
     assert type(again) is type(tok) and again.tokens == tok.tokens
     assert Tokenizer.from_json(Tokenizer.build(MOLS).to_json()).representation == "smiles"
     with pytest.raises(UserError, match="element Se"):
         tok.check("CC[Se]C")
+
+
+def test_an_untrained_selfies_model_decodes_only_valid_molecules(tmp_path):
+    pytest.importorskip("selfies")
+    from rdkit import Chem
+
+    from mindsponge_mm.generative.latent import MolMIM
+
+    tok = build_tokenizer(MOLS, "selfies", max_length=16)
+    mim = MolMIM.create(tok, buckets=(16,), d_model=8, n_heads=2, ff_dim=8, n_latents=1, latent_dim=4,
+                        encoder_layers=0, latent_layers=0, decoder_layers=1)
+    codes = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32) * 3
+    for text in mim.decode(codes):
+        assert text and Chem.MolFromSmiles(text) is not None, text
+    again = MolMIM.load(mim.save(tmp_path / "m.safetensors"))
+    assert again.representation == "selfies" and again.tokenizer.tokens == tok.tokens
 
 
 def test_selfies_without_the_package_is_one_line_with_the_fix(monkeypatch):

@@ -8,7 +8,7 @@ branch or ring is still open. Valences of organic-subset atoms are capped (C 4, 
 halogens 1, aromatic atoms counting aromatic bonds as single); bracket atoms are not capped.
 Aromaticity (Kekulé structures) is left to RDKit.
 
-:class:`SelfiesMask` is the one rule SELFIES models need: no end before the first atom symbol.
+:class:`SelfiesMask` is the one rule SELFIES models need: the first symbol is an atom.
 """
 from __future__ import annotations
 
@@ -159,11 +159,11 @@ class SyntaxMask:
 
 
 class SelfiesMask:
-    """The one constraint SELFIES needs: no EOS before the first atom symbol.
+    """The one constraint SELFIES needs: the first symbol is an atom.
 
     Any sequence of SELFIES symbols decodes to a valid molecule, except one without an atom symbol
-    (only branch and ring symbols), which decodes to the empty string. Same interface as
-    :class:`SyntaxMask`.
+    (only branch and ring symbols), which decodes to the empty string; branch and ring symbols
+    before the first atom are ignored by the decoder anyway. Same interface as :class:`SyntaxMask`.
     """
 
     def __init__(self, tokenizer: Tokenizer, rows: int):
@@ -177,7 +177,7 @@ class SelfiesMask:
         self.has_atom = self.has_atom[index]
 
     def mask(self) -> np.ndarray:
-        allowed = np.ones((len(self.has_atom), self.n_tokens), bool)
+        allowed = self.has_atom[:, None] | self.is_atom[None, :]
         allowed[:, [PAD_ID, BOS_ID, UNK_ID]] = False
         allowed[:, EOS_ID] = self.has_atom
         return allowed

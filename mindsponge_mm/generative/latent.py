@@ -3,7 +3,7 @@ greedy and beam-search decoding, sampling around a seed and self-describing chec
 
 The tokenizer's representation (SMILES or SELFIES) travels in the checkpoint's vocabulary. The
 SMILES syntax mask of :mod:`.grammar` applies to SMILES models only; SELFIES models need no syntax
-mask, only :class:`~.grammar.SelfiesMask` (no end before the first atom symbol).
+mask, only :class:`~.grammar.SelfiesMask` (the first symbol is an atom).
 
 Codes are numpy float32 arrays [N, D] with D = ``n_latents * latent_dim``.
 """
@@ -172,7 +172,8 @@ class MolMIM:
         """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1.
 
         ``constrained``: mask tokens that break SMILES syntax (unbalanced branches, unclosed rings;
-        see :mod:`.grammar`). Valence and aromaticity errors remain possible.
+        see :mod:`.grammar`). Valence and aromaticity errors remain possible. For SELFIES models it
+        only makes the first symbol an atom; every such symbol sequence is a valid molecule.
         ``prefer_valid`` (beam search): return the most probable beam that RDKit can sanitise, if any.
         ``max_tokens``: stop after this many SMILES tokens (an unfinished string is invalid); default
         the tokenizer's limit. Decoding costs grow with it, since a chunk runs until every row ends.
