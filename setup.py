@@ -48,8 +48,14 @@ setup(
         "cma>=3.3",  # CMA-ES in the latent space of the generative model
     ],
     extras_require={
-        "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3"],  # tblite: the reference-data tests
+        # tblite: the reference-data tests; selfies: the SELFIES tokenizer tests
+        "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3", "selfies>=2.1"],
         "reference": ["tblite>=0.3"],
+        # generative model on SELFIES tokens (model.representation: selfies)
+        "selfies": ["selfies>=2.1"],
+        # The MOSES corpus (corpus.path: moses) is read from the data files of the molsets package, whose
+        # own requirements (old torch packages) are not needed; an extra cannot say --no-deps, so it is
+        # installed by hand: pip install --no-deps molsets
         # `mindsponge-mm convert mace MODEL.model`: reading mace-torch's pickled model files. A fresh
         # resolve with numpy<2 picks pandas and torchmetrics that import (checked 2026-12-06: pandas
         # 3.0.6 and 2.3.3, torchmetrics 1.9.0), so neither is pinned. CPU-only torch:

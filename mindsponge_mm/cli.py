@@ -94,9 +94,21 @@ def _generate_config(args) -> dict:
 
 
 def cmd_generate_train(args) -> None:
-    from .generative.job import train
+    from .config import load_config
+    from .errors import ConfigError
+    from .generative.job import GENERATE_SCHEMA, train
 
-    train(_generate_config(args))
+    path = args.config
+    if path is not None and "=" in path and not os.path.exists(path):  # --resume RUN key=value: an override
+        args.overrides, path = [path, *args.overrides], None
+    if path is None and args.resume is not None:
+        path = os.path.join(args.resume, "config.yaml")  # the resolved config the run was started with
+        if not os.path.exists(path):
+            raise ConfigError(f"{args.resume}: not a generate run directory (no config.yaml); pass the "
+                              f"run.output folder")
+    if path is None:
+        raise ConfigError("generate train needs a CONFIG.yaml (or --resume RUN_DIR)")
+    train(load_config(path, args.overrides, schema=GENERATE_SCHEMA), resume=args.resume)
 
 
 def _split_seed_overrides(args) -> None:
@@ -210,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="latent generative model of SMILES: train, sample, optimize")
     gsub = gen.add_subparsers(dest="generate_command", required=True)
     p = gsub.add_parser("train", help="train the latent model on a SMILES corpus")
-    p.add_argument("config", help="YAML file, e.g. configs/generate.yaml")
+    p.add_argument("config", nargs="?", help="YAML file, e.g. configs/generate.yaml")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly from its last checkpoint")
     p.set_defaults(func=cmd_generate_train)
     p = gsub.add_parser("sample", help="decode molecules around seed molecules")
     p.add_argument("config")

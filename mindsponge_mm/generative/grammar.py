@@ -7,6 +7,8 @@ label that would bond an atom to itself or repeat a ring bond between two atoms,
 branch or ring is still open. Valences of organic-subset atoms are capped (C 4, N 3, O 2, S 6, P 5,
 halogens 1, aromatic atoms counting aromatic bonds as single); bracket atoms are not capped.
 Aromaticity (Kekulé structures) is left to RDKit.
+
+:class:`SelfiesMask` is the one rule SELFIES models need: the first symbol is an atom.
 """
 from __future__ import annotations
 
@@ -154,3 +156,31 @@ class SyntaxMask:
             self.used[r, self.atom[r]] += self.pending[r]
             self.pending[r] = 1
         self.prev = np.where(active & (tokens != EOS_ID), c, self.prev)
+
+
+class SelfiesMask:
+    """The one constraint SELFIES needs: the first symbol is an atom.
+
+    Any sequence of SELFIES symbols decodes to a valid molecule, except one without an atom symbol
+    (only branch and ring symbols), which decodes to the empty string; branch and ring symbols
+    before the first atom are ignored by the decoder anyway. Same interface as :class:`SyntaxMask`.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, rows: int):
+        from .tokenizer import token_element
+
+        self.is_atom = np.array([i > UNK_ID and token_element(t) is not None for i, t in enumerate(tokenizer.tokens)])
+        self.n_tokens = len(tokenizer)
+        self.has_atom = np.zeros(rows, bool)
+
+    def reorder(self, index: np.ndarray) -> None:
+        self.has_atom = self.has_atom[index]
+
+    def mask(self) -> np.ndarray:
+        allowed = self.has_atom[:, None] | self.is_atom[None, :]
+        allowed[:, [PAD_ID, BOS_ID, UNK_ID]] = False
+        allowed[:, EOS_ID] = self.has_atom
+        return allowed
+
+    def update(self, tokens: np.ndarray, active: np.ndarray) -> None:
+        self.has_atom |= active & self.is_atom[tokens]

@@ -1,9 +1,12 @@
 """Jobs behind ``mindsponge-mm generate train|sample|optimize`` (config schema: :data:`GENERATE_SCHEMA`).
 
 Every job writes into ``run.output``: the resolved ``config.yaml`` and its outputs, atomically.
+Inputs (seed SMILES, checkpoints, the corpus) are checked before anything is written, so a bad
+input is a one-line UserError and leaves no output behind.
 
-* ``train``    -> ``model.safetensors``, ``metrics.csv``, ``learning_curve.png``, ``held_out.smi``,
-                  ``reconstruction.json`` (held-out reconstruction after training)
+* ``train``    -> ``model.safetensors``, ``checkpoints/last.safetensors`` (resumes exactly: ``generate
+                  train --resume RUN``), ``metrics.csv``, ``steps.csv``, ``learning_curve.png``,
+                  ``held_out.smi``, ``reconstruction.json`` (held-out reconstruction after training)
 * ``sample``   -> ``samples.csv`` (seed, smiles, qed, logp, similarity), ``samples.png``
 * ``optimize`` -> ``optimized.csv`` (every distinct molecule CMA-ES decoded, with scores), ``optimized.png``
 """
@@ -20,19 +23,28 @@ import yaml
 
 from ..config import RUN_SCHEMA, Field
 from ..errors import ConfigError, UserError
-from ..io_utils import atomic_path, write_text_atomic
+from ..io_utils import atomic_path, run_directory, write_text_atomic
 from .corpus import DEFAULT_CORPUS
+from .tokenizer import REPRESENTATIONS
 
 GENERATE_SCHEMA = {
     "run": {**RUN_SCHEMA, "output": Field(str, "runs/generate", doc="run directory")},
     "corpus": {
-        "path": Field(str, DEFAULT_CORPUS, doc="'rdkit:REL' (under RDKit's data dir), a .smi/.csv file, or 'moses'"),
+        "path": Field(str, DEFAULT_CORPUS, doc="'rdkit:REL' (under RDKit's data dir), a .smi/.csv(.gz) file, or "
+                                               "'moses' / 'moses:test' / 'moses:test_scaffolds' (pip install "
+                                               "--no-deps molsets)"),
         "column": Field(str, "smiles", doc="SMILES column of a CSV corpus"),
         "largest_fragment": Field(bool, True, doc="keep only the largest fragment of salts and mixtures"),
+        "standardize": Field(bool, None, nullable=True,
+                             doc="canonicalise every SMILES with RDKit (default: yes for files, no for MOSES, "
+                                 "which is canonical already)"),
         "limit": Field(int, None, minimum=1, nullable=True, doc="use at most this many molecules"),
         "held_out": Field(int, 200, minimum=0, doc="molecules held out for reconstruction metrics"),
     },
     "model": {
+        "representation": Field(str, "smiles", choices=REPRESENTATIONS,
+                                doc="tokens: SMILES (with a syntax mask when decoding) or SELFIES (pip install "
+                                    "selfies; every decoded string is a valid molecule)"),
         "d_model": Field(int, 64, minimum=8), "n_heads": Field(int, 4, minimum=1), "ff_dim": Field(int, 128, minimum=8),
         "n_latents": Field(int, 2, minimum=1, doc="latent queries K of the Perceiver encoder"),
         "latent_dim": Field(int, 32, minimum=1, doc="width z of each latent; the code has K*z numbers"),
@@ -50,6 +62,9 @@ GENERATE_SCHEMA = {
         "token_dropout": Field(float, 0.1, minimum=0.0, maximum=0.9, doc="decoder inputs replaced by UNK (word dropout)"),
         "eval_every": Field(int, 10, minimum=1, doc="epochs between validation reconstructions"),
         "n_eval": Field(int, 100, minimum=0, doc="held-out molecules reconstructed for validation"),
+        "checkpoint_every": Field(int, 0, minimum=0,
+                                  doc="also write the resumable checkpoint every this many steps (0: epoch ends)"),
+        "distributed": Field(bool, False, doc="data parallel over the ranks that msrun started (mccl on CPU)"),
     },
     "sample": {
         "checkpoint": Field(str, None, nullable=True, doc="default: run.output/model.safetensors"),
@@ -77,13 +92,17 @@ GENERATE_SCHEMA = {
 }
 
 
-def _setup(config: dict) -> Path:
+def _device(config: dict) -> None:
     import mindspore as ms
 
     device = config["run"]["device"]
     if device != "auto":
         ms.set_device({"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}[device])
     ms.set_seed(config["run"]["seed"])
+
+
+def _setup(config: dict) -> Path:
+    """The run directory with the resolved config.yaml (call once every input has been checked)."""
     out = Path(config["run"]["output"])
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
@@ -124,16 +143,20 @@ def _checkpoint(config: dict, section: str):
     return MolMIM.load(path)
 
 
-def split_corpus(config: dict):
-    """(train, held_out) canonical SMILES that fit the tokenizer, shuffled with run.seed; and the tokenizer."""
+def split_corpus(config: dict, tokenizer=None):
+    """(train, held_out) canonical SMILES that fit the tokenizer, shuffled with run.seed; and the tokenizer
+    (built over the corpus in ``model.representation`` unless one is given, e.g. a resumed run's)."""
     from .corpus import load_corpus
-    from .tokenizer import Tokenizer
+    from .tokenizer import tokenizer_class
 
     c = config["corpus"]
-    smiles = load_corpus(c["path"], c["column"], c["largest_fragment"], c["limit"])
-    max_length = config["model"]["max_length"]
-    tokenizer = Tokenizer.build(smiles, max_length)
-    smiles = [s for s in smiles if tokenizer.fits(s)]
+    smiles = load_corpus(c["path"], c["column"], c["largest_fragment"], c["limit"], c["standardize"])
+    kind = type(tokenizer) if tokenizer is not None else tokenizer_class(config["model"]["representation"])
+    splits = [kind.split(s) for s in smiles]  # one pass (SELFIES translation costs about 0.25 ms a molecule)
+    if tokenizer is None:
+        tokenizer = kind.from_splits(splits, config["model"]["max_length"])
+    smiles = [s for s, tokens in zip(smiles, splits) if tokenizer.fits_tokens(tokens)]
+    del splits
     order = np.random.default_rng(config["run"]["seed"]).permutation(len(smiles))
     n_held = min(c["held_out"], len(smiles) // 5)
     held = [smiles[i] for i in order[:n_held]]
@@ -143,33 +166,76 @@ def split_corpus(config: dict):
     return train_set, held, tokenizer
 
 
-def train(config: dict, log: Callable[[str], None] = print) -> dict:
-    """Train the latent model on the corpus; returns {"model", "rows", "reconstruction", "output"}."""
+def train(config: dict, resume: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train the latent model on the corpus; returns {"model", "rows", "reconstruction", "output", "rank"}.
+
+    ``resume``: a run directory whose ``checkpoints/last.safetensors`` the run continues from, exactly.
+    ``train.distributed``: join the data-parallel ranks that ``msrun`` started (rank 0 writes).
+    """
+    from .latent import MolMIM
+    from .train import LAST_CHECKPOINT
+
+    _device(config)
+    rank, world = 0, 1
+    if config["train"]["distributed"]:
+        from ..train import distributed
+
+        rank, world = distributed.init()
+    if config["train"]["batch_size"] % world:
+        raise ConfigError(f"train.batch_size {config['train']['batch_size']} is not a multiple of the {world} "
+                          f"data-parallel ranks; choose a batch size that divides evenly")
+    out = Path(resume) if resume is not None else Path(config["run"]["output"])
+    last = out / LAST_CHECKPOINT
+    tokenizer = None
+    if resume is not None:
+        if not last.exists():
+            raise UserError(f"{last}: nothing to resume (no training checkpoint); start the run without --resume")
+        tokenizer = MolMIM.load(last).tokenizer  # the vocabulary the run was started with
+    elif last.exists():
+        raise UserError(f"{out} already holds a training run; resume it with --resume {out} or choose another "
+                        f"run.output")
+    if config["model"]["representation"] == "selfies":
+        from .tokenizer import require_selfies
+
+        require_selfies()
+    with run_directory(out, (LAST_CHECKPOINT, "model.safetensors"), writer=rank == 0):
+        return _train_in(config, out, resume is not None, tokenizer, rank, world, log)
+
+
+def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world: int, log) -> dict:
     from .latent import MolMIM
     from .metrics import reconstruction
     from .train import fit
 
-    out = _setup(config)
-    train_set, held, tokenizer = split_corpus(config)
-    log(f"corpus    {config['corpus']['path']}: {len(train_set)} training, {len(held)} held-out molecules, "
-        f"{len(tokenizer)} tokens")
-    write_text_atomic(out / "held_out.smi", "".join(s + "\n" for s in held))
-    write_text_atomic(out / "train.smi", "".join(s + "\n" for s in train_set))
+    quiet = log if rank == 0 else (lambda _text: None)
+    train_set, held, tokenizer = split_corpus(config, tokenizer)
+    quiet(f"corpus    {config['corpus']['path']}: {len(train_set)} training, {len(held)} held-out molecules, "
+          f"{len(tokenizer)} {tokenizer.representation.upper()} tokens")
+    if rank == 0 and not resume:
+        _setup(config)
+        write_text_atomic(out / "held_out.smi", "".join(s + "\n" for s in held))
+        write_text_atomic(out / "train.smi", "".join(s + "\n" for s in train_set))
+    if world > 1:
+        quiet(f"parallel  {world} data-parallel ranks, {config['train']['batch_size'] // world} molecules per rank")
     hp = dict(config["model"])
     buckets = hp.pop("buckets")
     hp.pop("max_length")
+    hp.pop("representation")
     mim = MolMIM.create(tokenizer, buckets, **hp)
     t = config["train"]
     rows = fit(mim, train_set, held, epochs=t["epochs"], batch_size=t["batch_size"], lr=t["lr"], warmup=t["warmup"],
                noise_std=t["noise_std"], prior_weight=t["prior_weight"], clip=t["clip"],
-               token_dropout=t["token_dropout"], eval_every=t["eval_every"],
-               n_eval=t["n_eval"], seed=config["run"]["seed"], out_dir=out, log=log)
-    rec = reconstruction(held, mim.reconstruct(held)) if held else {}
-    write_text_atomic(out / "reconstruction.json", json.dumps(rec, indent=1))
-    if rec:
-        log("held-out  " + ", ".join(f"{k} {v:.3f}" for k, v in rec.items() if k != "n") + f"  (n={rec['n']})")
-    log(f"wrote     {out / 'model.safetensors'}")
-    return {"model": mim, "rows": rows, "reconstruction": rec, "output": out}
+               token_dropout=t["token_dropout"], eval_every=t["eval_every"], n_eval=t["n_eval"],
+               seed=config["run"]["seed"], out_dir=out, checkpoint_every=t["checkpoint_every"], resume=resume,
+               rank=rank, world_size=world, log=log)
+    rec = {}
+    if rank == 0:
+        rec = reconstruction(held, mim.reconstruct(held)) if held else {}
+        write_text_atomic(out / "reconstruction.json", json.dumps(rec, indent=1))
+        if rec:
+            quiet("held-out  " + ", ".join(f"{k} {v:.3f}" for k, v in rec.items() if k != "n") + f"  (n={rec['n']})")
+        quiet(f"wrote     {out / 'model.safetensors'}")
+    return {"model": mim, "rows": rows, "reconstruction": rec, "output": out, "rank": rank}
 
 
 def _training_set(config: dict) -> set:
@@ -185,15 +251,14 @@ def sample(config: dict, seed_smiles: Sequence[str], log: Callable[[str], None] 
 
     if not seed_smiles:
         raise UserError("no seed molecules; pass --seed-smiles SMILES [SMILES ...]")
-    out = _setup(config)
+    _device(config)
     mim = _checkpoint(config, "sample")
+    seeds = [mim.check_smiles(seed) for seed in seed_smiles]
+    out = _setup(config)
     s = config["sample"]
     training = _training_set(config)
     rows, summary = [], {}
-    for k, seed in enumerate(seed_smiles):
-        seed_c = canonical_smiles(seed)
-        if seed_c is None:
-            raise UserError(f"invalid seed SMILES {seed!r}; check it with RDKit")
+    for k, seed_c in enumerate(seeds):
         rng = np.random.default_rng(config["run"]["seed"] + k)
         codes = mim.encode([seed_c]) + s["radius"] * rng.standard_normal((s["n_samples"], mim.code_size))
         raw = mim.decode(codes.astype(np.float32), s["beam_width"])
@@ -211,15 +276,15 @@ def sample(config: dict, seed_smiles: Sequence[str], log: Callable[[str], None] 
 
 def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     """CMA-ES in latent space for every seed in ``optimize.seeds``; write optimized.csv / optimized.png."""
-    from ..interfaces.rdkit import canonical_smiles
     from .cmaes import optimize_molecule
     from .scoring import Objective, PhysicsScore
 
     o = config["optimize"]
     if not o["seeds"]:
         raise ConfigError("optimize.seeds is empty; list seed SMILES, e.g. optimize.seeds=[CCO]")
-    out = _setup(config)
+    _device(config)
     mim = _checkpoint(config, "optimize")
+    seeds = [mim.check_smiles(str(seed), f"optimize.seeds[{k}]") for k, seed in enumerate(o["seeds"])]
     physics = None
     if o["physics"]["potential"]:
         from ..models import Potential
@@ -227,12 +292,11 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
         p = o["physics"]
         physics = PhysicsScore(Potential.load(p["potential"]), p["n_conformers"], p["fmax"], p["steps"],
                                config["run"]["seed"], p["metric"])
+    objectives = [Objective(dict(o["weights"]), seed_c, o["similarity_min"], o["penalty"], physics=physics)
+                  for seed_c in seeds]  # an unknown objective name fails here, before anything is written
+    out = _setup(config)
     rows, results = [], []
-    for k, seed in enumerate(o["seeds"]):
-        seed_c = canonical_smiles(str(seed))
-        if seed_c is None:
-            raise UserError(f"optimize.seeds[{k}] = {seed!r} is not a valid SMILES; fix it")
-        objective = Objective(dict(o["weights"]), seed_c, o["similarity_min"], o["penalty"], physics=physics)
+    for k, (seed_c, objective) in enumerate(zip(seeds, objectives)):
         res = optimize_molecule(mim, seed_c, objective, o["sigma"], o["iterations"], o["popsize"],
                                 config["run"]["seed"] + k, o["beam_width"])
         before, after = objective.details(seed_c), objective.details(res["best"])

@@ -1,6 +1,10 @@
 """``MolMIM``: a tokenizer plus a :class:`~.model.LatentModel`, with jitted encode/decode on fixed shapes,
 greedy and beam-search decoding, sampling around a seed and self-describing checkpoints.
 
+The tokenizer's representation (SMILES or SELFIES) travels in the checkpoint's vocabulary. The
+SMILES syntax mask of :mod:`.grammar` applies to SMILES models only; SELFIES models need no syntax
+mask, only :class:`~.grammar.SelfiesMask` (the first symbol is an atom).
+
 Codes are numpy float32 arrays [N, D] with D = ``n_latents * latent_dim``.
 """
 from __future__ import annotations
@@ -17,7 +21,7 @@ from .. import __version__
 from ..errors import UserError
 from ..interfaces.rdkit import canonical_smiles
 from ..io_utils import atomic_path, read_safetensors
-from .grammar import SyntaxMask
+from .grammar import SelfiesMask, SyntaxMask
 from .model import LatentModel, causal_bias
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
@@ -49,6 +53,20 @@ class MolMIM:
     def create(cls, tokenizer: Tokenizer, buckets: Sequence[int] = DEFAULT_BUCKETS, **hyperparameters) -> "MolMIM":
         hp = dict(hyperparameters, max_length=tokenizer.max_length)
         return cls(tokenizer, LatentModel(len(tokenizer), **hp), buckets)
+
+    @property
+    def representation(self) -> str:
+        return self.tokenizer.representation
+
+    def check_smiles(self, smiles: str, what: str = "seed SMILES") -> str:
+        """The canonical SMILES of ``smiles``; a one-line UserError when RDKit rejects it, when it is
+        longer than the tokenizer's ``max_length`` or when it has an element (or token) outside the
+        vocabulary."""
+        canonical = canonical_smiles(smiles) if isinstance(smiles, str) and smiles.strip() else None
+        if canonical is None:
+            raise UserError(f"invalid {what} {smiles!r}: RDKit cannot parse it; check the string")
+        self.tokenizer.check(canonical, what)
+        return canonical
 
     @property
     def code_size(self) -> int:
@@ -107,7 +125,9 @@ class MolMIM:
         done[n * w:] = True
         lengths = np.ones(rows)
         max_len = min(self.tokenizer.max_length, int(max_tokens) + 2)
-        syntax = SyntaxMask(self.tokenizer, rows) if constrained else None
+        syntax = None
+        if constrained:
+            syntax = (SyntaxMask if self.representation == "smiles" else SelfiesMask)(self.tokenizer, rows)
         for t in range(max_len - 1):
             ids = self._grow(ids, t)
             logp = self._log_probs(z, ids, t)
@@ -152,7 +172,8 @@ class MolMIM:
         """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1.
 
         ``constrained``: mask tokens that break SMILES syntax (unbalanced branches, unclosed rings;
-        see :mod:`.grammar`). Valence and aromaticity errors remain possible.
+        see :mod:`.grammar`). Valence and aromaticity errors remain possible. For SELFIES models it
+        only makes the first symbol an atom; every such symbol sequence is a valid molecule.
         ``prefer_valid`` (beam search): return the most probable beam that RDKit can sanitise, if any.
         ``max_tokens``: stop after this many SMILES tokens (an unfinished string is invalid); default
         the tokenizer's limit. Decoding costs grow with it, since a chunk runs until every row ends.
@@ -175,11 +196,7 @@ class MolMIM:
 
         Returns canonical SMILES of the valid decodings, de-duplicated in draw order when ``unique``.
         """
-        seed_c = canonical_smiles(seed)
-        if seed_c is None:
-            raise UserError(f"invalid seed SMILES {seed!r}; check it with RDKit")
-        if not self.tokenizer.fits(seed_c):
-            raise UserError(f"seed {seed_c!r} has tokens outside the model's vocabulary or is too long")
+        seed_c = self.check_smiles(seed)
         mu = self.encode([seed_c])
         rng = np.random.default_rng(rng_seed)
         codes = mu + radius * rng.standard_normal((n, self.code_size)).astype(np.float32)
@@ -212,15 +229,22 @@ class MolMIM:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "MolMIM":
         """A model saved by :meth:`save`; a missing or foreign file is a one-line UserError."""
-        meta, tensors = read_safetensors(path, "generative checkpoint not found; train one with "
-                                               "'mindsponge-mm generate train'")
+        try:
+            meta, tensors = read_safetensors(path, "generative checkpoint not found; train one with "
+                                                   "'mindsponge-mm generate train'")
+        except json.JSONDecodeError:
+            raise UserError(f"{path}: the checkpoint's metadata is not readable JSON; the file is corrupt, "
+                            f"train again or use another checkpoint") from None
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path}: not a generative-model checkpoint; use one written by 'generate train'")
-        vocab = meta["vocabulary"]
-        tokenizer = Tokenizer(vocab["tokens"], vocab["max_length"])
-        hp = dict(meta["hyperparameters"])
-        hp.pop("vocab_size", None)
-        obj = cls.create(tokenizer, meta.get("buckets", DEFAULT_BUCKETS), **hp)
+        try:
+            tokenizer = Tokenizer.from_json(json.dumps(meta["vocabulary"]))
+            hp = dict(meta["hyperparameters"])
+            hp.pop("vocab_size", None)
+            obj = cls.create(tokenizer, meta.get("buckets", DEFAULT_BUCKETS), **hp)
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{path}: the checkpoint's metadata is incomplete ({type(err).__name__}: {err}); the "
+                            f"file is corrupt, train again or use another checkpoint") from None
         for name, p in obj.model.parameters_and_names():
             if name not in tensors or tuple(tensors[name].shape) != tuple(p.shape):
                 raise UserError(f"{path}: weight {name} is missing or has the wrong shape; the file is inconsistent")

@@ -176,9 +176,12 @@ def causal_bias(length: int) -> ms.Tensor:
 
 
 class MIMLoss(nn.Cell):
-    """Mean token cross-entropy + prior_weight · mean ½|z|²/(K z).
+    """Token cross-entropy + prior_weight · ½|z|²/(K z), each averaged over a batch.
 
-    ids int32 [B, L], eps [B, K*z] standard normal, keep int32 [B, L-1] (0: feed UNK), causal [L-1, L-1].
+    ids int32 [B, L], eps [B, K*z] standard normal, keep int32 [B, L-1] (0: feed UNK), causal [L-1, L-1],
+    norms float32 [2]: (non-PAD target tokens, molecules) of the batch the loss averages over. One
+    process passes its own batch's counts; a data-parallel rank passes those of the combined batch,
+    so that the ranks' losses (and gradients) sum to the combined batch's.
     """
 
     def __init__(self, model: LatentModel, noise_std: float = 0.1, prior_weight: float = 0.1):
@@ -187,7 +190,7 @@ class MIMLoss(nn.Cell):
         self.noise_std = float(noise_std)
         self.prior_weight = float(prior_weight)
 
-    def construct(self, ids, eps, keep, causal):
+    def construct(self, ids, eps, keep, causal, norms):
         mu = self.model.encode(ids)
         z = mu + self.noise_std * eps
         n = ids.shape[1]
@@ -197,6 +200,11 @@ class MIMLoss(nn.Cell):
         onehot = ops.one_hot(targets, logp.shape[-1], ops.ones((), ms.float32), ops.zeros((), ms.float32))
         nll = -(logp * onehot).sum(-1)
         mask = (targets != PAD_ID).astype(ms.float32)
-        ce = (nll * mask).sum() / ops.maximum(mask.sum(), 1.0)
-        prior = 0.5 * (z * z).mean()
+        ce = (nll * mask).sum() / norms[0]
+        prior = 0.5 * (z * z).sum() / (norms[1] * z.shape[1])
         return ce + self.prior_weight * prior
+
+
+def loss_norms(ids: np.ndarray) -> np.ndarray:
+    """float32 [2]: (non-PAD target tokens, at least 1; molecules) of a batch of ids [B, L]."""
+    return np.array([max(int((ids[:, 1:] != PAD_ID).sum()), 1), ids.shape[0]], np.float32)
