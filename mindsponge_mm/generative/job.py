@@ -83,8 +83,12 @@ GENERATE_SCHEMA = {
         "sigma": Field(float, 0.25, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
         "beam_width": Field(int, 1, minimum=1),
         "physics": {
-            "potential": Field(str, None, nullable=True, doc="Potential checkpoint for the physics score"),
-            "metric": Field(str, "relaxation_per_atom", choices=("strain", "relaxation_per_atom", "energy_per_atom")),
+            "potential": Field(str, None, nullable=True,
+                               doc="'xtb' (GFN2-xTB via tblite; for drug-like molecules), 'gfn1-xtb', 'emt', "
+                                   "or a potential checkpoint"),
+            "metric": Field(str, "relaxation_per_heavy_atom",
+                            choices=("strain", "relaxation_per_atom", "relaxation_per_heavy_atom", "energy_per_atom")),
+            "optimizer": Field(str, "lbfgs", choices=("fire", "lbfgs"), doc="relaxation of each conformer"),
             "n_conformers": Field(int, 3, minimum=1), "fmax": Field(float, 0.05, exclusive_minimum=0.0),
             "steps": Field(int, 200, minimum=1),
         },
@@ -287,11 +291,9 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     seeds = [mim.check_smiles(str(seed), f"optimize.seeds[{k}]") for k, seed in enumerate(o["seeds"])]
     physics = None
     if o["physics"]["potential"]:
-        from ..models import Potential
-
-        p = o["physics"]
-        physics = PhysicsScore(Potential.load(p["potential"]), p["n_conformers"], p["fmax"], p["steps"],
-                               config["run"]["seed"], p["metric"])
+        p = o["physics"]  # a name (xtb, emt) or a checkpoint path: scoring.physics_calculator resolves it
+        physics = PhysicsScore(p["potential"], p["n_conformers"], p["fmax"], p["steps"], config["run"]["seed"],
+                               p["metric"], optimizer=p["optimizer"])
     objectives = [Objective(dict(o["weights"]), seed_c, o["similarity_min"], o["penalty"], physics=physics)
                   for seed_c in seeds]  # an unknown objective name fails here, before anything is written
     out = _setup(config)
