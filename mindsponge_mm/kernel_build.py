@@ -13,6 +13,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 from .errors import UserError
@@ -78,3 +79,21 @@ def compile_library(source: Path, library_name: str, what: str, fallback: str) -
         if os.path.exists(tmp):
             os.unlink(tmp)
     return lib
+
+
+def kernel_switched_on(env_switch: str, load, slower: str) -> bool:
+    """Whether a CPU kernel family is used: the ``env_switch`` variable is not 0/off/false/no, the
+    MindSpore target is the CPU, and ``load()`` (which compiles and loads the kernels) succeeds; a
+    build failure warns that ``slower`` (e.g. "message passing") uses MindSpore ops instead."""
+    if os.environ.get(env_switch, "1").strip().lower() in ("0", "off", "false", "no"):
+        return False
+    import mindspore as ms
+
+    if ms.get_context("device_target") != "CPU":
+        return False
+    try:
+        load()
+    except KernelBuildError as err:
+        warnings.warn(f"{err}; {slower} uses MindSpore ops (slower on the CPU)", stacklevel=3)
+        return False
+    return True

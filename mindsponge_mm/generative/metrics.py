@@ -48,23 +48,12 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from rdkit import Chem, DataStructs, RDLogger
+from rdkit import Chem, DataStructs
 from rdkit.Chem import Crippen, rdFingerprintGenerator
 
-from ..interfaces.rdkit import canonical_smiles
+from ..interfaces.rdkit import canonical_smiles, mol_or_none
 
 _FPGEN = None
-
-
-def _quiet_mol(smiles: str):
-    if not isinstance(smiles, str) or not smiles.strip():
-        return None
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(smiles)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    return mol if mol is not None and mol.GetNumAtoms() > 0 else None
 
 
 def fingerprint(smiles_or_mol):
@@ -72,7 +61,7 @@ def fingerprint(smiles_or_mol):
     global _FPGEN
     if _FPGEN is None:
         _FPGEN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    mol = _quiet_mol(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
+    mol = mol_or_none(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
     return None if mol is None else _FPGEN.GetFingerprint(mol)
 
 
@@ -229,7 +218,7 @@ class MosesFilters:
     def reason(self, smiles_or_mol) -> str | None:
         """Why the molecule fails (``"invalid"``, ``"atoms"``, ``"charge"``, ``"ring size"``,
         ``"PAINS <name>"``, ``"MCF <name>"``), or None when it passes."""
-        mol = _quiet_mol(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
+        mol = mol_or_none(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
         if mol is None:
             return "invalid"
         if any(a.GetSymbol() not in MOSES_ATOMS for a in mol.GetAtoms()):
@@ -255,7 +244,7 @@ class MosesFilters:
 def filters_fraction(smiles: Sequence[str], filters: MosesFilters | None = None) -> float:
     """Fraction of the valid molecules that pass :class:`MosesFilters` (MOSES's "Filters")."""
     filters = filters or MosesFilters()
-    mols = [m for m in (_quiet_mol(s) for s in smiles) if m is not None]
+    mols = [m for m in (mol_or_none(s) for s in smiles) if m is not None]
     return _frac(sum(filters(m) for m in mols), len(mols))
 
 
@@ -270,7 +259,7 @@ _SASCORER = None
 def sa_score(smiles_or_mol) -> float:
     """Synthetic accessibility (1 easy … 10 hard) with RDKit's Contrib SA_Score; NaN when invalid."""
     global _SASCORER
-    mol = _quiet_mol(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
+    mol = mol_or_none(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
     if mol is None:
         return float("nan")
     if _SASCORER is None:
@@ -286,7 +275,7 @@ def sa_score(smiles_or_mol) -> float:
 
 def cycle_penalty(smiles_or_mol) -> float:
     """max(0, largest ring size − 6) over RDKit's smallest set of smallest rings; NaN when invalid."""
-    mol = _quiet_mol(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
+    mol = mol_or_none(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
     if mol is None:
         return float("nan")
     largest = max((len(r) for r in mol.GetRingInfo().AtomRings()), default=0)
@@ -295,7 +284,7 @@ def cycle_penalty(smiles_or_mol) -> float:
 
 def penalized_logp(smiles_or_mol) -> float:
     """Standardised logP − SA − cycle penalty (see the module doc); NaN for an invalid SMILES."""
-    mol = _quiet_mol(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
+    mol = mol_or_none(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
     if mol is None:
         return float("nan")
     logp = (Crippen.MolLogP(mol) - LOGP_MEAN) / LOGP_STD

@@ -12,7 +12,7 @@ from rdkit.Chem import AllChem
 
 from ..errors import UserError
 
-__all__ = ["SmilesError", "EmbeddingError", "parse_smiles", "canonical_smiles", "smiles_to_atoms", "mol_to_atoms",
+__all__ = ["SmilesError", "EmbeddingError", "parse_smiles", "mol_or_none", "canonical_smiles", "smiles_to_atoms", "mol_to_atoms",
            "atoms_to_mol"]
 
 
@@ -39,8 +39,9 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     return mol
 
 
-def canonical_smiles(smiles: str) -> str | None:
-    """RDKit canonical SMILES, or None for an invalid or empty string (never raises)."""
+def mol_or_none(smiles: str) -> Chem.Mol | None:
+    """The sanitised RDKit molecule, or None for an invalid, empty or atom-less string (never raises,
+    logs nothing)."""
     if not isinstance(smiles, str) or not smiles.strip():
         return None
     RDLogger.DisableLog("rdApp.*")
@@ -48,9 +49,13 @@ def canonical_smiles(smiles: str) -> str | None:
         mol = Chem.MolFromSmiles(smiles)
     finally:
         RDLogger.EnableLog("rdApp.*")
-    if mol is None or mol.GetNumAtoms() == 0:
-        return None
-    return Chem.MolToSmiles(mol)
+    return mol if mol is not None and mol.GetNumAtoms() > 0 else None
+
+
+def canonical_smiles(smiles: str) -> str | None:
+    """RDKit canonical SMILES, or None for an invalid or empty string (never raises)."""
+    mol = mol_or_none(smiles)
+    return None if mol is None else Chem.MolToSmiles(mol)
 
 
 def mol_to_atoms(mol: Chem.Mol, conf_id: int = -1) -> Atoms:

@@ -22,13 +22,10 @@ inside ``construct``.
 from __future__ import annotations
 
 import functools
-import os
-import warnings
 
-import mindspore as ms
 from mindspore import nn, ops
 
-from ..kernel_build import KernelBuildError, compile_library, find_source
+from ..kernel_build import KernelBuildError, compile_library, find_source, kernel_switched_on
 from .geometry import scatter_sum
 
 SOURCE_NAME = "pair_ops.cc"
@@ -69,16 +66,7 @@ def kernel_ops():
 
 def kernel_available() -> bool:
     """Whether models built now use the C++ kernels: CPU target, not disabled, and it compiles."""
-    if os.environ.get("MSMM_PAIR_KERNEL", "1").strip().lower() in ("0", "off", "false", "no"):
-        return False
-    if ms.get_context("device_target") != "CPU":
-        return False
-    try:
-        kernel_ops()
-    except KernelBuildError as err:
-        warnings.warn(f"{err}; message passing uses MindSpore ops (slower on the CPU)", stacklevel=2)
-        return False
-    return True
+    return kernel_switched_on("MSMM_PAIR_KERNEL", kernel_ops, "message passing")
 
 
 class PairOps(nn.Cell):

@@ -22,13 +22,10 @@ MindSpore ops instead (:func:`conv_reference` computes the same numbers).
 from __future__ import annotations
 
 import functools
-import os
-import warnings
 
-import mindspore as ms
 from mindspore import ops
 
-from ..kernel_build import KernelBuildError, compile_library, find_source
+from ..kernel_build import KernelBuildError, compile_library, find_source, kernel_switched_on
 
 SOURCE_NAME = "tp_ops.cc"
 ENV_SWITCH = "MSMM_TP_KERNEL"
@@ -84,13 +81,4 @@ def kernel_ops():
 
 def kernel_available() -> bool:
     """Whether tensor products built now use the C++ kernel: CPU target, not disabled, and it compiles."""
-    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "off", "false", "no"):
-        return False
-    if ms.get_context("device_target") != "CPU":
-        return False
-    try:
-        kernel_ops()
-    except KernelBuildError as err:
-        warnings.warn(f"{err}; tensor products use MindSpore ops (slower on the CPU)", stacklevel=2)
-        return False
-    return True
+    return kernel_switched_on(ENV_SWITCH, kernel_ops, "the tensor product")
