@@ -26,7 +26,7 @@ TRAINING = ["mace_ethanol", "painn_ethanol", "quickstart", "schnet_copper", "sch
 
 
 def kind(path: Path) -> str:
-    if path.stem == "generate":
+    if path.stem.startswith("generate"):
         return "generate"
     return "md" if path.stem.startswith("md_") else "train"
 
@@ -37,7 +37,7 @@ def schema_of(path: Path) -> dict:
 
 def test_every_config_is_covered():
     assert sorted(p.stem for p in CONFIGS if kind(p) == "train") == TRAINING
-    assert sorted(p.stem for p in CONFIGS if kind(p) != "train") == ["generate", "md_ethanol", "md_lj"]
+    assert sorted(p.stem for p in CONFIGS if kind(p) != "train") == ["generate", "generate_moses", "md_ethanol", "md_lj"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
