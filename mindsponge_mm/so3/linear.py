@@ -46,7 +46,6 @@ class EquivariantLinear(nn.Cell):
         fan_in = {j: sum(ins[i].mul for i, jj in self.instructions if jj == j) for j in range(len(outs))}
         sizes = [ins[i].mul * outs[j].mul for i, j in self.instructions]
         self.weight_numel = int(sum(sizes))
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         scale = np.concatenate(
             [np.full(s, 1.0 / math.sqrt(fan_in[j])) for s, (_, j) in zip(sizes, self.instructions)] or [np.zeros(0)]
         )

@@ -116,7 +116,8 @@ class TensorProductUVU(nn.Cell):
             cols.append(block.reshape(self.irreps_edge_sh.dim, d1 * sg))
             self._groups.append((s1[i1].start, s1[i1].stop, n1[i1].mul, d1, col, sg, items))
             col += d1 * sg
-        self._K = _const(np.concatenate(cols, axis=1), dtype)
+        k_all = np.concatenate(cols, axis=1)
+        self._K = _const(k_all, dtype)
         self._n_out = len(self.irreps_out)
         # output entry j <- (group index, item index)
         src = {}
@@ -143,7 +144,6 @@ class TensorProductUVU(nn.Cell):
             self._col_path = [ms.Tensor(np.repeat(np.arange(len(items)), [it[2] for it in items]).astype(np.int32))
                               for *_, items in self._groups]
             self._path_len = [ms.Tensor(np.array([it[2] for it in items], np.int32)) for *_, items in self._groups]
-            k_all = np.concatenate(cols, axis=1)
             self._K_groups = [_const(k_all[:, grp[4]:grp[4] + grp[3] * grp[5]], dtype) for grp in self._groups]
 
     def _group_products(self, x1, x2):
