@@ -113,9 +113,11 @@ def test_mace_gives_the_same_results_with_and_without_the_kernel(monkeypatch):
     results = []
     for switch in ("1", "0"):
         monkeypatch.setenv("MSMM_TP_KERNEL", switch)
+        monkeypatch.setenv("MSMM_PAIR_KERNEL", switch)  # the symmetric contraction's monomials
         model = build("mace", elements=["H", "C", "O", "Cu"], cutoff=4.0, n_channels=8, l_max=2, correlation=2,
                       n_layers=2, avg_num_neighbors=8.0, dtype="float64", seed=4)
         assert all(layer.conv_tp.use_kernel == (switch == "1") for layer in model.layers)
+        assert all(layer.symmetric_contraction._pair.use_kernel == (switch == "1") for layer in model.layers)
         results.append(Potential(model).evaluate(batch))
     for key in ("energy", "forces", "stress"):
         np.testing.assert_allclose(results[0][key], results[1][key], rtol=1e-11, atol=1e-12)

@@ -10,6 +10,7 @@ import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
 from ..nn.dense import matmul
+from ..nn.pair_ops import PairOps
 from ._common import _const, check_dtype, check_rng
 from .irreps import Irreps
 from .wigner import wigner_3j
@@ -231,6 +232,9 @@ class SymmetricContraction(nn.Cell):
             (more, linearly dependent paths; the weight tables have mace-torch's ``K``, so its weights
             load one to one: ``contractions.{o}.weights_max`` is ``ν = correlation``, ``weights.{i}``
             is ``ν = correlation - 1 - i``).
+        use_kernel: form the monomials with the fused gather-product kernel of
+            :class:`~mindsponge_mm.nn.PairOps` (default: where it is available). Its derivatives are
+            kernels too, so the double backward of a force loss runs no full-size gradient masks.
 
     ``construct(x, element)``: ``x`` is ``[N, C, D]`` (MACE's channel layout, see
     :func:`to_channels`) or mul_ir ``[N, irreps_in.dim]``; ``element`` int32 ``[N]`` in
@@ -248,6 +252,7 @@ class SymmetricContraction(nn.Cell):
         basis: str = "orthonormal",
         dtype: str = "float32",
         rng: np.random.Generator,
+        use_kernel: bool | None = None,
     ):
         super().__init__()
         dtype, rng = check_dtype(dtype), check_rng(rng)
@@ -299,6 +304,7 @@ class SymmetricContraction(nn.Cell):
         self._in_layout = _channel_layout(self.irreps_in)
         self._out_dims = tuple(self._m_out)
 
+        self._pair = PairOps(use_kernel)
         if mode == "monomial":
             self._build_monomial()
         else:
@@ -353,6 +359,7 @@ class SymmetricContraction(nn.Cell):
             needed = {position[sets[nu][q][:-1]] for q in kept[nu]}
         # index tables: mono_ν[r] = mono_{ν-1}[parent[r]] * x[last[r]] over the kept rows r
         self._mono_idx = []
+        self._mono_last_in_both = []  # `last` shifted past the lower level's rows: for [mono_{ν-1}; x]
         for nu in range(2, self.correlation + 1):
             if not kept[nu]:
                 break
@@ -361,6 +368,7 @@ class SymmetricContraction(nn.Cell):
             parent = np.array([row_of[lower[sets[nu][q][:-1]]] for q in kept[nu]], dtype=np.int32)
             last = np.array([sets[nu][q][-1] for q in kept[nu]], dtype=np.int32)
             self._mono_idx.append((Tensor(parent, ms.int32), Tensor(last, ms.int32)))
+            self._mono_last_in_both.append(Tensor(last + len(kept[nu - 1]), ms.int32))
         ubar = []
         for nu in nus:
             if full[nu] is None:
@@ -422,8 +430,14 @@ class SymmetricContraction(nn.Cell):
         xt = self._features_first(x)  # [D, N*C]
         monos = [xt]
         cur = xt
-        for parent, last in self._mono_idx:
-            cur = ops.gather(cur, parent, 0) * ops.gather(xt, last, 0)  # [n_ν, N*C]
+        for nu_minus_2, (parent, last) in enumerate(self._mono_idx):
+            if not self._pair.use_kernel:
+                cur = ops.gather(cur, parent, 0) * ops.gather(xt, last, 0)  # [n_ν, N*C]
+            elif nu_minus_2 == 0:
+                cur = self._pair.product(xt, xt, parent, last)
+            else:  # the kernel's operands share a row count: both factors come from [mono_{ν-1}; x]
+                both = ops.concat([cur, xt], 0)
+                cur = self._pair.product(both, both, parent, self._mono_last_in_both[nu_minus_2])
             monos.append(cur)
         bs = [matmul(self._ubar_t[i], monos[i]) for i in self._nu_active]  # [T_ν, N*C]
         b = ops.concat(bs, 0) if len(bs) > 1 else bs[0]  # [T, N*C]
