@@ -95,6 +95,10 @@ def install_interrupt_handlers() -> dict:
 
 
 def restore_interrupt_handlers(previous: dict) -> None:
+    """Put back what :func:`install_interrupt_handlers` replaced and forget a recorded interrupt (it
+    belonged to the command that ends here)."""
+    global _interrupt_requested
+    _interrupt_requested = False
     previous = dict(previous)
     sys.unraisablehook = previous.pop("unraisablehook", sys.__unraisablehook__)
     for sig, handler in previous.items():

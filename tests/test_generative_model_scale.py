@@ -4,6 +4,7 @@ import gzip
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from mindsponge_mm.config import validate
-from mindsponge_mm.errors import DataError, UserError
+from mindsponge_mm.errors import ConfigError, DataError, UserError
 from mindsponge_mm.generative import corpus as corpus_mod
 from mindsponge_mm.generative.corpus import load_corpus
 from mindsponge_mm.generative.grammar import SelfiesMask
@@ -181,6 +182,68 @@ def test_train_two_epochs_equals_one_epoch_resume_and_one_more(reference, tmp_pa
     assert [r.split(",")[:3] for r in rows] == [r.split(",")[:3] for r in
                                                 (ref_run / "metrics.csv").read_text().splitlines()[1:]]
     assert not list(run.rglob(".*.tmp"))
+
+
+def test_an_interrupt_between_checkpoints_keeps_every_finished_step(reference, tmp_path, monkeypatch):
+    """Ctrl-C (SIGINT, as the command line handles it) in the middle of epoch 2, with no periodic
+    checkpoints: the step that was running finishes, a checkpoint holds it, and the resumed run ends
+    where the uninterrupted one does."""
+    from safetensors.numpy import load_file
+
+    from mindsponge_mm import runtime
+    from mindsponge_mm.generative import job
+    from mindsponge_mm.generative import train as generative_train
+
+    ref_run = reference[0]
+    cfg = validate(config(tmp_path, checkpoint_every=0), job.GENERATE_SCHEMA)
+    run = tmp_path / "run"
+    original = generative_train.Trainer._step
+
+    def step_then_signal(self, *args):
+        loss = original(self, *args)
+        if self.state["step"] == 5:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while the step's bookkeeping is deferred
+        return loss
+
+    monkeypatch.setattr(generative_train.Trainer, "_step", step_then_signal)
+    lines = []
+    previous = runtime.install_interrupt_handlers()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            job.train(cfg, log=lines.append)
+    finally:
+        runtime.restore_interrupt_handlers(previous)
+    assert any(line.startswith("interrupted at step 5 (epoch 2, 2/3)") for line in lines), lines
+    assert len(losses(run)) == 5
+    monkeypatch.setattr(generative_train.Trainer, "_step", original)
+    job.train(cfg, resume=run, log=lambda _: None)
+    np.testing.assert_allclose(losses(run), losses(ref_run), rtol=1e-6)
+    a, b = load_file(str(run / "model.safetensors")), load_file(str(ref_run / "model.safetensors"))
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_fine_tuning_starts_from_the_checkpoint_and_refuses_a_contradicting_model(reference, tmp_path):
+    """train.init_from: the run starts from the checkpoint's weights (at a negligible learning rate it
+    ends on them), takes its tokenizer, and a model key that contradicts the checkpoint is one line."""
+    from safetensors.numpy import load_file
+
+    from mindsponge_mm.generative import job
+
+    ref_run = reference[0]
+    start = str(ref_run / "model.safetensors")
+    cfg = validate(config(tmp_path, output="ft", epochs=1, lr=1e-12, init_from=start), job.GENERATE_SCHEMA)
+    lines = []
+    job.train(cfg, log=lines.append)
+    assert any(line.startswith(f"init      {start}: fine-tuning") for line in lines), lines
+    a, b = load_file(str(tmp_path / "ft" / "model.safetensors")), load_file(start)
+    for name in b:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7, err_msg=name)
+    bad = config(tmp_path, output="bad", init_from=start)
+    bad["model"]["d_model"] = 32
+    with pytest.raises(ConfigError, match=r"^model.d_model: 32 contradicts the checkpoint of train.init_from"):
+        job.train(validate(bad, job.GENERATE_SCHEMA), log=lambda _: None)
+    assert not (tmp_path / "bad").exists()
 
 
 def free_port() -> int:

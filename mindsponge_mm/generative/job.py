@@ -7,8 +7,12 @@ input is a one-line UserError and leaves no output behind.
 * ``train``    -> ``model.safetensors``, ``checkpoints/last.safetensors`` (resumes exactly: ``generate
                   train --resume RUN``), ``metrics.csv``, ``steps.csv``, ``learning_curve.png``,
                   ``held_out.smi``, ``reconstruction.json`` (held-out reconstruction after training)
-* ``sample``   -> ``samples.csv`` (seed, smiles, qed, logp, similarity), ``samples.png``
-* ``optimize`` -> ``optimized.csv`` (every distinct molecule CMA-ES decoded, with scores), ``optimized.png``
+* ``sample``   -> ``samples.csv`` (seed, smiles, qed, logp, similarity), ``samples.png``, ``sample_config.yaml``
+* ``optimize`` -> ``optimized.csv`` (every distinct molecule CMA-ES decoded, with scores), ``optimized.png``,
+                  ``optimize_config.yaml``
+
+``sample`` and ``optimize`` use ``{section}.checkpoint``; without one, the model of a training run
+in ``run.output``, else the model that ships with the package (``pretrained``).
 """
 from __future__ import annotations
 
@@ -65,16 +69,23 @@ GENERATE_SCHEMA = {
         "checkpoint_every": Field(int, 0, minimum=0,
                                   doc="also write the resumable checkpoint every this many steps (0: epoch ends)"),
         "distributed": Field(bool, False, doc="data parallel over the ranks that msrun started (mccl on CPU)"),
+        "init_from": Field(str, None, nullable=True,
+                           doc="fine-tune: start from this checkpoint ('pretrained': the shipped model); its "
+                               "tokenizer, representation and hyperparameters are used"),
     },
     "sample": {
-        "checkpoint": Field(str, None, nullable=True, doc="default: run.output/model.safetensors"),
+        "checkpoint": Field(str, None, nullable=True,
+                            doc="'pretrained' (the shipped model) or a path; default: run.output/model.safetensors "
+                                "when it exists, else the shipped model"),
         "n_samples": Field(int, 100, minimum=1, doc="latent draws per seed"),
         "radius": Field(float, 0.5, minimum=0.0, doc="std of the Gaussian noise added to the seed's code"),
         "beam_width": Field(int, 5, minimum=1, doc="beam search width (1 = greedy); the best RDKit-valid beam wins"),
         "grid": Field(int, 24, minimum=1, doc="molecules in the PNG"),
     },
     "optimize": {
-        "checkpoint": Field(str, None, nullable=True, doc="default: run.output/model.safetensors"),
+        "checkpoint": Field(str, None, nullable=True,
+                            doc="'pretrained' (the shipped model) or a path; default: run.output/model.safetensors "
+                                "when it exists, else the shipped model"),
         "seeds": Field(list, [], doc="seed SMILES, one CMA-ES run each"),
         "weights": Field(dict, {"qed": 1.0}, doc="score weights: qed, logp, similarity, physics"),
         "similarity_min": Field(float, 0.4, minimum=0.0, maximum=1.0, doc="ECFP4 Tanimoto constraint to the seed"),
@@ -105,11 +116,14 @@ def _device(config: dict) -> None:
     ms.set_seed(config["run"]["seed"])
 
 
-def _setup(config: dict) -> Path:
-    """The run directory with the resolved config.yaml (call once every input has been checked)."""
+def _setup(config: dict, job: str = "train") -> Path:
+    """The run directory with the resolved config (call once every input has been checked):
+    ``config.yaml`` for ``train``, ``{job}_config.yaml`` for the others, so that sampling from a
+    training run's directory keeps the config the run was trained with."""
     out = Path(config["run"]["output"])
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    name = "config.yaml" if job == "train" else f"{job}_config.yaml"
+    write_text_atomic(out / name, yaml.safe_dump(config, sort_keys=False))
     return out
 
 
@@ -140,11 +154,37 @@ def _write_grid(path: Path, smiles: Sequence[str], legends: Sequence[str]) -> No
             image.save(str(tmp), format="PNG")
 
 
-def _checkpoint(config: dict, section: str):
+PRETRAINED = "pretrained"
+
+
+def pretrained_path() -> Path:
+    """The MolMIM checkpoint that ships inside the package (trained on MOSES; README: generative model)."""
+    return Path(__file__).resolve().parents[1] / "data" / "pretrained" / "molmim_moses.safetensors"
+
+
+def checkpoint_path(config: dict, section: str) -> Path:
+    """``{section}.checkpoint``; ``pretrained`` is the shipped model; unset: ``run.output/model.safetensors``
+    when a training run is there, else the shipped model."""
+    named = config[section]["checkpoint"]
+    if named and named != PRETRAINED:
+        return Path(named)
+    own = Path(config["run"]["output"]) / "model.safetensors"
+    if not named and own.exists():
+        return own
+    shipped = pretrained_path()
+    if not shipped.exists():
+        raise UserError(f"this installation ships no pretrained generative model ({shipped} is missing) and "
+                        f"{own} does not exist; train one with 'mindsponge-mm generate train' or set "
+                        f"{section}.checkpoint")
+    return shipped
+
+
+def _checkpoint(config: dict, section: str, log: Callable[[str], None] = print):
     from .latent import MolMIM
 
-    path = config[section]["checkpoint"] or str(Path(config["run"]["output"]) / "model.safetensors")
-    return MolMIM.load(path)
+    path = checkpoint_path(config, section)
+    log(f"model     {path}" + ("  (shipped, trained on MOSES)" if path == pretrained_path() else ""))
+    return MolMIM.load(path), path
 
 
 def split_corpus(config: dict, tokenizer=None):
@@ -198,15 +238,43 @@ def train(config: dict, resume: str | Path | None = None, log: Callable[[str], N
     elif last.exists():
         raise UserError(f"{out} already holds a training run; resume it with --resume {out} or choose another "
                         f"run.output")
+    initial = None
+    if resume is None and config["train"]["init_from"]:
+        initial = _initial_model(config, log if rank == 0 else (lambda _text: None))
+        tokenizer = initial.tokenizer
     if config["model"]["representation"] == "selfies":
         from .tokenizer import require_selfies
 
         require_selfies()
     with run_directory(out, (LAST_CHECKPOINT, "model.safetensors"), writer=rank == 0):
-        return _train_in(config, out, resume is not None, tokenizer, rank, world, log)
+        return _train_in(config, out, resume is not None, tokenizer, rank, world, log, initial)
 
 
-def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world: int, log) -> dict:
+def _initial_model(config: dict, log: Callable[[str], None]):
+    """The model ``train.init_from`` names, with the config's model section made to agree with it: a key
+    that the config sets to a value other than the default and the checkpoint's is a ConfigError."""
+    from .latent import MolMIM
+
+    name = config["train"]["init_from"]
+    path = pretrained_path() if name == PRETRAINED else Path(name)
+    if name == PRETRAINED and not path.exists():
+        raise UserError(f"train.init_from: pretrained, but this installation ships no pretrained model ({path})")
+    mim = MolMIM.load(path)
+    have = dict(mim.model.hyperparameters, representation=mim.representation,
+                max_length=mim.tokenizer.max_length)
+    defaults = GENERATE_SCHEMA["model"]
+    for key, value in config["model"].items():
+        if key in have and value != have[key] and value != defaults[key].default:
+            raise ConfigError(f"model.{key}: {value} contradicts the checkpoint of train.init_from ({path}: "
+                              f"{have[key]}); remove model.{key} to fine-tune that model")
+        if key in have:
+            config["model"][key] = have[key]
+    log(f"init      {path}: fine-tuning its weights with its {len(mim.tokenizer)} "
+        f"{mim.representation.upper()} tokens")
+    return mim
+
+
+def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world: int, log, initial=None) -> dict:
     from .latent import MolMIM
     from .metrics import reconstruction
     from .train import fit
@@ -226,6 +294,10 @@ def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world
     hp.pop("max_length")
     hp.pop("representation")
     mim = MolMIM.create(tokenizer, buckets, **hp)
+    if initial is not None:
+        weights = dict(initial.model.parameters_and_names())
+        for name, p in mim.model.parameters_and_names():
+            p.copy_(weights[name])
     t = config["train"]
     rows = fit(mim, train_set, held, epochs=t["epochs"], batch_size=t["batch_size"], lr=t["lr"], warmup=t["warmup"],
                noise_std=t["noise_std"], prior_weight=t["prior_weight"], clip=t["clip"],
@@ -242,9 +314,20 @@ def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world
     return {"model": mim, "rows": rows, "reconstruction": rec, "output": out, "rank": rank}
 
 
-def _training_set(config: dict) -> set:
-    path = Path(config["run"]["output"]) / "train.smi"
-    return set(path.read_text().split()) if path.exists() else set()
+def _training_set(config: dict, checkpoint: Path) -> set | None:
+    """Canonical SMILES the model was trained on (for novelty): the run's ``train.smi``, MOSES ``train``
+    for the shipped model (when ``molsets`` is installed), else None (novelty is not measured)."""
+    path = checkpoint.parent / "train.smi"
+    if path.exists():
+        return set(path.read_text().split())
+    if checkpoint == pretrained_path():
+        from .corpus import load_corpus
+
+        try:
+            return set(load_corpus("moses:train"))
+        except UserError:
+            return None
+    return None
 
 
 def sample(config: dict, seed_smiles: Sequence[str], log: Callable[[str], None] = print) -> dict:
@@ -256,21 +339,27 @@ def sample(config: dict, seed_smiles: Sequence[str], log: Callable[[str], None] 
     if not seed_smiles:
         raise UserError("no seed molecules; pass --seed-smiles SMILES [SMILES ...]")
     _device(config)
-    mim = _checkpoint(config, "sample")
+    mim, checkpoint = _checkpoint(config, "sample", log)
     seeds = [mim.check_smiles(seed) for seed in seed_smiles]
-    out = _setup(config)
+    out = _setup(config, "sample")
     s = config["sample"]
-    training = _training_set(config)
+    training = _training_set(config, checkpoint)
+    if training is None:
+        log("novelty   not measured: the training set of this model is unknown (for the shipped model: "
+            "pip install --no-deps molsets)")
     rows, summary = [], {}
     for k, seed_c in enumerate(seeds):
         rng = np.random.default_rng(config["run"]["seed"] + k)
         codes = mim.encode([seed_c]) + s["radius"] * rng.standard_normal((s["n_samples"], mim.code_size))
         raw = mim.decode(codes.astype(np.float32), s["beam_width"])
-        summary[seed_c] = sampling_metrics(raw, seed_c, training)
+        summary[seed_c] = sampling_metrics(raw, seed_c, training or ())
+        if training is None:
+            summary[seed_c] = {k: v for k, v in summary[seed_c].items() if k not in ("novelty", "effective_novelty")}
         log(f"seed {seed_c}: " + ", ".join(f"{key} {v:.2f}" for key, v in summary[seed_c].items() if key != "n"))
         for c in dict.fromkeys(x for x in map(canonical_smiles, raw) if x is not None):
             rows.append({"seed": seed_c, "smiles": c, "qed": round(qed(c), 4), "logp": round(logp(c), 3),
-                         "similarity": round(tanimoto(c, seed_c), 4), "novel": c not in training})
+                         "similarity": round(tanimoto(c, seed_c), 4),
+                         "novel": "" if training is None else c not in training})
     _write_csv(out / "samples.csv", rows)
     best = sorted((r for r in rows if r["smiles"] != r["seed"]), key=lambda r: -r["similarity"])[: s["grid"]]
     _write_grid(out / "samples.png", [r["smiles"] for r in best], [f"sim {r['similarity']:.2f}" for r in best])
@@ -287,7 +376,7 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     if not o["seeds"]:
         raise ConfigError("optimize.seeds is empty; list seed SMILES, e.g. optimize.seeds=[CCO]")
     _device(config)
-    mim = _checkpoint(config, "optimize")
+    mim, _ = _checkpoint(config, "optimize", log)
     seeds = [mim.check_smiles(str(seed), f"optimize.seeds[{k}]") for k, seed in enumerate(o["seeds"])]
     physics = None
     if o["physics"]["potential"]:
@@ -296,7 +385,7 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
                                p["metric"], optimizer=p["optimizer"])
     objectives = [Objective(dict(o["weights"]), seed_c, o["similarity_min"], o["penalty"], physics=physics)
                   for seed_c in seeds]  # an unknown objective name fails here, before anything is written
-    out = _setup(config)
+    out = _setup(config, "optimize")
     rows, results = [], []
     for k, (seed_c, objective) in enumerate(zip(seeds, objectives)):
         res = optimize_molecule(mim, seed_c, objective, o["sigma"], o["iterations"], o["popsize"],

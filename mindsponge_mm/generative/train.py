@@ -272,6 +272,23 @@ class Trainer:
             ids, eps, keep = ids[part], eps[part], keep[part]
         return ids, eps, keep, norms
 
+    def _step(self, epoch: int, length: int, rows: np.ndarray) -> float:
+        """One optimizer step on the bucket ``length`` rows ``rows``; updates the position and the step log."""
+        st = self.state
+        check_interrupt()
+        ids, eps, keep, norms = self._batch(length, rows)
+        lr = self.lrs[min(st["step"], len(self.lrs) - 1)]
+        loss = float(self.step_fn(ms.Tensor(ids), ms.Tensor(eps), ms.Tensor(keep),
+                                  self.mim.causal(ids.shape[1] - 1), ms.Tensor(norms)).asnumpy())
+        if not np.isfinite(loss):
+            raise UserError(f"the loss became {loss} at epoch {epoch}, step {st['step'] + 1}; "
+                            f"{LAST_CHECKPOINT} holds the last good state; lower train.lr")
+        st["step"] += 1
+        st["epoch_step"] += 1
+        st["loss_sum"] += loss
+        self._pending_steps.append(f"{epoch},{st['step']},{loss!r},{lr!r}\n")
+        return loss
+
     def fit(self) -> list[dict]:
         from tqdm import tqdm
 
@@ -294,27 +311,25 @@ class Trainer:
             disable = None if self.progress else True  # None: a bar on terminals only
             with tqdm(total=len(plan), initial=st["epoch_step"], desc=f"epoch {epoch}/{self.epochs}", unit="step",
                       disable=disable, leave=False) as bar:
-                for length, rows in plan[st["epoch_step"]:]:
-                    check_interrupt()
-                    ids, eps, keep, norms = self._batch(length, rows)
-                    lr = self.lrs[min(st["step"], len(self.lrs) - 1)]
-                    loss = float(self.step_fn(ms.Tensor(ids), ms.Tensor(eps), ms.Tensor(keep),
-                                              self.mim.causal(ids.shape[1] - 1), ms.Tensor(norms)).asnumpy())
-                    if not np.isfinite(loss):
-                        raise UserError(f"the loss became {loss} at epoch {epoch}, step {st['step'] + 1}; "
-                                        f"{LAST_CHECKPOINT} holds the last good state; lower train.lr")
-                    st["step"] += 1
-                    st["epoch_step"] += 1
-                    st["loss_sum"] += loss
-                    self._pending_steps.append(f"{epoch},{st['step']},{loss!r},{lr!r}\n")
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.3f}")
-                    if (self.checkpoint_every and st["step"] % self.checkpoint_every == 0
-                            and st["epoch_step"] < len(plan)):
-                        with deferred_interrupts():
-                            st["time_s"] = time.perf_counter() - start
-                            self.save_checkpoint()
-                        self._log(f"checkpoint step {st['step']} (epoch {epoch}, {st['epoch_step']}/{len(plan)})")
+                try:
+                    for length, rows in plan[st["epoch_step"]:]:
+                        with deferred_interrupts():  # a step and its bookkeeping are never cut apart
+                            loss = self._step(epoch, length, rows)
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{loss:.3f}")
+                        if (self.checkpoint_every and st["step"] % self.checkpoint_every == 0
+                                and st["epoch_step"] < len(plan)):
+                            with deferred_interrupts():
+                                st["time_s"] = time.perf_counter() - start
+                                self.save_checkpoint()
+                            self._log(f"checkpoint step {st['step']} (epoch {epoch}, {st['epoch_step']}/{len(plan)})")
+                except KeyboardInterrupt:
+                    if st["epoch_step"]:  # keep every finished step (the resumed run redraws this plan)
+                        st["time_s"] = time.perf_counter() - start
+                        self.save_checkpoint()  # atomic files: a second Ctrl-C here loses only this save
+                        self._log(f"interrupted at step {st['step']} (epoch {epoch}, {st['epoch_step']}/{len(plan)}); "
+                                  f"{LAST_CHECKPOINT} holds it: continue with --resume")
+                    raise
             row = {"epoch": epoch, "step": st["step"], "train_loss": st["loss_sum"] / st["epoch_step"],
                    "val_exact": "", "time_s": 0.0}
             if self.val and (epoch % self.eval_every == 0 or epoch == self.epochs):
