@@ -34,7 +34,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["mindsponge_mm", "mindsponge_mm.*"]),
-    package_data={"mindsponge_mm": ["data/bundled/*.h5"]},
+    package_data={"mindsponge_mm": ["data/bundled/*.h5", "data/pretrained/*.safetensors", "data/pretrained/*.md"]},
     install_requires=[
         "mindspore==2.10.0",
         "numpy<2",

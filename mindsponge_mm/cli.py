@@ -87,10 +87,16 @@ def cmd_md(args) -> None:
 
 
 def _generate_config(args) -> dict:
-    from .config import load_config
+    """The config file with its overrides; without a file, the defaults (the shipped model) and overrides."""
+    from .config import apply_overrides, load_config, validate
     from .generative.job import GENERATE_SCHEMA
 
-    return load_config(args.config, args.overrides, schema=GENERATE_SCHEMA)
+    path = args.config
+    if path is not None and "=" in path and not os.path.exists(path):  # no file, only overrides
+        args.overrides, path = [path, *args.overrides], None
+    if path is None:
+        return validate(apply_overrides({}, args.overrides), GENERATE_SCHEMA, "command line")
+    return load_config(path, args.overrides, schema=GENERATE_SCHEMA)
 
 
 def cmd_generate_train(args) -> None:
@@ -226,13 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly from its last checkpoint")
     p.set_defaults(func=cmd_generate_train)
-    p = gsub.add_parser("sample", help="decode molecules around seed molecules")
-    p.add_argument("config")
+    p = gsub.add_parser("sample", help="decode molecules around seed molecules (default: the shipped model)")
+    p.add_argument("config", nargs="?", help="YAML file (default: every default, the shipped model)")
     p.add_argument("overrides", nargs="*")
     p.add_argument("--seed-smiles", nargs="+", required=True, metavar="SMILES", help="seed molecule(s)")
     p.set_defaults(func=cmd_generate_sample)
     p = gsub.add_parser("optimize", help="CMA-ES in latent space on a score (QED, logP, similarity, physics)")
-    p.add_argument("config")
+    p.add_argument("config", nargs="?", help="YAML file (default: every default, the shipped model; give "
+                                             "optimize.seeds=[SMILES,...])")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_generate_optimize)
 

@@ -294,7 +294,10 @@ def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world
     hp.pop("max_length")
     hp.pop("representation")
     mim = MolMIM.create(tokenizer, buckets, **hp)
+    corpus = config["corpus"]["path"]
+    mim.trained_on = "moses:train" if corpus == "moses" else corpus
     if initial is not None:
+        mim.trained_on = f"{initial.trained_on or 'unknown'}, then {mim.trained_on}"
         weights = dict(initial.model.parameters_and_names())
         for name, p in mim.model.parameters_and_names():
             p.copy_(weights[name])
@@ -314,13 +317,14 @@ def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world
     return {"model": mim, "rows": rows, "reconstruction": rec, "output": out, "rank": rank}
 
 
-def _training_set(config: dict, checkpoint: Path) -> set | None:
+def _training_set(checkpoint: Path, trained_on: str | None) -> set | None:
     """Canonical SMILES the model was trained on (for novelty): the run's ``train.smi``, MOSES ``train``
-    for the shipped model (when ``molsets`` is installed), else None (novelty is not measured)."""
+    for a model trained on it such as the shipped one (when ``molsets`` is installed), else None
+    (novelty is not measured)."""
     path = checkpoint.parent / "train.smi"
     if path.exists():
         return set(path.read_text().split())
-    if checkpoint == pretrained_path():
+    if trained_on == "moses:train":
         from .corpus import load_corpus
 
         try:
@@ -343,7 +347,7 @@ def sample(config: dict, seed_smiles: Sequence[str], log: Callable[[str], None] 
     seeds = [mim.check_smiles(seed) for seed in seed_smiles]
     out = _setup(config, "sample")
     s = config["sample"]
-    training = _training_set(config, checkpoint)
+    training = _training_set(checkpoint, mim.trained_on)
     if training is None:
         log("novelty   not measured: the training set of this model is unknown (for the shipped model: "
             "pip install --no-deps molsets)")

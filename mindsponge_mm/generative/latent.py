@@ -45,6 +45,7 @@ class MolMIM:
         self.tokenizer, self.model = tokenizer, model
         self.buckets = tuple(sorted({int(b) for b in buckets if b < tokenizer.max_length} | {tokenizer.max_length}))
         self.chunk = int(chunk)
+        self.trained_on: str | None = None  # the training corpus, recorded in saved checkpoints
         self._encode = ms.jit(model.encode)
         self._step = ms.jit(model.next_log_probs)
         self._causal = {}
@@ -211,9 +212,12 @@ class MolMIM:
 
     # ------------------------------------------------------------------ checkpoints
     def metadata(self) -> dict:
-        return {"format": CHECKPOINT_FORMAT, "package_version": __version__, "model": "molmim",
+        meta = {"format": CHECKPOINT_FORMAT, "package_version": __version__, "model": "molmim",
                 "hyperparameters": self.model.hyperparameters, "buckets": list(self.buckets),
                 "vocabulary": json.loads(self.tokenizer.to_json())}
+        if self.trained_on is not None:
+            meta["trained_on"] = self.trained_on
+        return meta
 
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
         """Weights and metadata (vocabulary, hyperparameters) in one safetensors file, written atomically."""
@@ -250,4 +254,5 @@ class MolMIM:
                 raise UserError(f"{path}: weight {name} is missing or has the wrong shape; the file is inconsistent")
             p.copy_(ms.Tensor(tensors[name]))
         obj.meta = meta
+        obj.trained_on = meta.get("trained_on")
         return obj
