@@ -46,13 +46,14 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "cma>=3.3",  # CMA-ES in the latent space of the generative model
+        "selfies>=2.1",  # the tokens of the shipped generative model (mindsponge_mm/data/pretrained)
     ],
     extras_require={
-        # tblite: the reference-data tests; selfies: the SELFIES tokenizer tests
-        "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3", "selfies>=2.1"],
+        # tblite: the reference-data tests
+        "test": ["pytest>=7.4", "hypothesis>=6.80", "tblite>=0.3"],
         "reference": ["tblite>=0.3"],
-        # generative model on SELFIES tokens (model.representation: selfies)
-        "selfies": ["selfies>=2.1"],
+        # kept for old install lines: selfies is a core dependency now (the shipped model uses it)
+        "selfies": [],
         # The MOSES corpus (corpus.path: moses) is read from the data files of the molsets package, whose
         # own requirements (old torch packages) are not needed; an extra cannot say --no-deps, so it is
         # installed by hand: pip install --no-deps molsets
