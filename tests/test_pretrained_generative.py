@@ -82,3 +82,19 @@ def test_generate_sample_needs_no_config_and_no_training(tmp_path, monkeypatch, 
     assert len(rows) >= 3 and all(r["seed"] == "CC(=O)Nc1ccc(O)cc1" for r in rows)
     assert (tmp_path / "runs" / "generate" / "sample_config.yaml").exists()
     assert not (tmp_path / "runs" / "generate" / "config.yaml").exists()
+
+
+def test_without_the_shipped_file_the_default_checkpoint_is_a_one_line_error(tmp_path, monkeypatch):
+    from mindsponge_mm.config import validate
+    from mindsponge_mm.errors import UserError
+    from mindsponge_mm.generative import job
+
+    monkeypatch.setattr(job, "pretrained_path", lambda: tmp_path / "missing.safetensors")
+    cfg = validate({"run": {"output": str(tmp_path / "run")}}, job.GENERATE_SCHEMA)
+    with pytest.raises(UserError, match="ships no pretrained generative model") as err:
+        job.checkpoint_path(cfg, "sample")
+    assert "\n" not in str(err.value)
+    cfg["train"]["init_from"] = "pretrained"
+    with pytest.raises(UserError, match=r"^train.init_from: this installation ships no pretrained"):
+        job.train(cfg, log=lambda _: None)
+    assert not (tmp_path / "run").exists()

@@ -162,6 +162,15 @@ def pretrained_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "pretrained" / "molmim_moses.safetensors"
 
 
+def _shipped(what: str) -> Path:
+    """The shipped model's path; a one-line UserError naming ``what`` asked for it when it is missing."""
+    path = pretrained_path()
+    if not path.exists():
+        raise UserError(f"{what}: this installation ships no pretrained generative model ({path} is missing); "
+                        f"train one with 'mindsponge-mm generate train' or name a checkpoint")
+    return path
+
+
 def checkpoint_path(config: dict, section: str) -> Path:
     """``{section}.checkpoint``; ``pretrained`` is the shipped model; unset: ``run.output/model.safetensors``
     when a training run is there, else the shipped model."""
@@ -171,12 +180,7 @@ def checkpoint_path(config: dict, section: str) -> Path:
     own = Path(config["run"]["output"]) / "model.safetensors"
     if not named and own.exists():
         return own
-    shipped = pretrained_path()
-    if not shipped.exists():
-        raise UserError(f"this installation ships no pretrained generative model ({shipped} is missing) and "
-                        f"{own} does not exist; train one with 'mindsponge-mm generate train' or set "
-                        f"{section}.checkpoint")
-    return shipped
+    return _shipped(f"{section}.checkpoint" if named else f"no {section}.checkpoint and no {own}")
 
 
 def _checkpoint(config: dict, section: str, log: Callable[[str], None] = print):
@@ -256,9 +260,7 @@ def _initial_model(config: dict, log: Callable[[str], None]):
     from .latent import MolMIM
 
     name = config["train"]["init_from"]
-    path = pretrained_path() if name == PRETRAINED else Path(name)
-    if name == PRETRAINED and not path.exists():
-        raise UserError(f"train.init_from: pretrained, but this installation ships no pretrained model ({path})")
+    path = _shipped("train.init_from") if name == PRETRAINED else Path(name)
     mim = MolMIM.load(path)
     have = dict(mim.model.hyperparameters, representation=mim.representation,
                 max_length=mim.tokenizer.max_length)
