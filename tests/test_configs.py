@@ -37,7 +37,8 @@ def schema_of(path: Path) -> dict:
 
 def test_every_config_is_covered():
     assert sorted(p.stem for p in CONFIGS if kind(p) == "train") == TRAINING
-    assert sorted(p.stem for p in CONFIGS if kind(p) != "train") == ["generate", "generate_moses", "md_ethanol", "md_lj"]
+    assert sorted(p.stem for p in CONFIGS if kind(p) != "train") == ["generate", "generate_moses", "generate_moses_stage2",
+                                                                "md_ethanol", "md_lj"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -62,6 +63,10 @@ def test_config_validates(path, monkeypatch):
             assert "stress" in ds.properties
         for change in config["training"]["loss"]["schedule"]:
             assert 1 <= change["epoch"] <= config["training"]["epochs"]
+    if path.stem == "generate_moses_stage2":  # continues the first stage, on molecules it did not use
+        first = load_config(ROOT / "configs" / "generate_moses.yaml", schema=GENERATE_SCHEMA)
+        assert config["train"]["init_from"] == f"{first['run']['output']}/model.safetensors"
+        assert config["corpus"]["skip"] == first["corpus"]["limit"]
     if kind(path) == "md":
         from mindsponge_mm.md.job import load_potential, load_system
 

@@ -82,6 +82,7 @@ def test_corpus_files(tmp_path):
     smi = tmp_path / "a.smi"
     smi.write_text("SMILES name\nOCC x\nnot_a_smiles y\nCCO z\nc1ccccc1.Cl w\n")
     assert load_corpus(str(smi)) == ["CCO", "c1ccccc1"]
+    assert load_corpus(str(smi), skip=1) == ["c1ccccc1"]  # counted after standardising and de-duplicating
     table = tmp_path / "a.csv"
     table.write_text("id,Smiles\n1,C(C)O\n2,CC\n")
     assert load_corpus(str(table)) == ["CCO", "CC"]

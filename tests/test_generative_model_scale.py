@@ -40,6 +40,9 @@ def test_moses_corpus_reads_the_data_files_without_importing_moses(tmp_path, mon
     monkeypatch.syspath_prepend(str(tmp_path))
     assert load_corpus("moses") == ["CCO", "CCN", "c1ccccc1"]  # de-duplicated, no RDKit pass
     assert load_corpus("moses:train", limit=2) == ["CCO", "CCN"]
+    assert load_corpus("moses:train", skip=1, limit=1) == ["CCN"]  # a later training stage's molecules
+    with pytest.raises(DataError, match="after the first 3 .corpus.skip."):
+        load_corpus("moses", skip=3)
     assert load_corpus("moses:test") == ["CCC"] and load_corpus("moses:test_scaffolds") == ["C1CC1"]
     assert "moses" not in sys.modules
     with pytest.raises(DataError, match="moses:test_scaffolds"):

@@ -120,8 +120,8 @@ def standardize(smiles: str, largest_fragment: bool = True) -> str | None:
 
 
 def load_corpus(path: str = DEFAULT_CORPUS, column: str = "smiles", largest_fragment: bool = True,
-                limit: int | None = None, standardize_smiles: bool | None = None) -> list[str]:
-    """Unique SMILES of a corpus, in file order.
+                limit: int | None = None, standardize_smiles: bool | None = None, skip: int = 0) -> list[str]:
+    """Unique SMILES of a corpus, in file order: the ``limit`` that follow the first ``skip``.
 
     ``standardize_smiles`` (default: True for files, False for MOSES, which is already canonical):
     pass every entry through RDKit (canonical SMILES, largest fragment if asked) and drop the ones
@@ -131,7 +131,7 @@ def load_corpus(path: str = DEFAULT_CORPUS, column: str = "smiles", largest_frag
         standardize_smiles = not is_moses(path)
     raw = _read_raw(path, column)
     if not standardize_smiles:
-        out = list(dict.fromkeys(s for s in raw if s))
+        out = list(dict.fromkeys(s for s in raw if s))[skip:]
         out = out[:limit] if limit is not None else out
     else:
         RDLogger.DisableLog("rdApp.*")
@@ -141,11 +141,14 @@ def load_corpus(path: str = DEFAULT_CORPUS, column: str = "smiles", largest_frag
                 c = standardize(s, largest_fragment)
                 if c is not None and c not in seen:
                     seen.add(c)
+                    if len(seen) <= skip:
+                        continue
                     out.append(c)
                     if limit is not None and len(out) >= limit:
                         break
         finally:
             RDLogger.EnableLog("rdApp.*")
     if not out:
-        raise DataError(f"{path}: the corpus holds no valid SMILES; check the file and corpus.column")
+        after = f" after the first {skip} (corpus.skip)" if skip else ""
+        raise DataError(f"{path}: the corpus holds no valid SMILES{after}; check the file, corpus.column and corpus.skip")
     return out

@@ -42,7 +42,9 @@ GENERATE_SCHEMA = {
         "standardize": Field(bool, None, nullable=True,
                              doc="canonicalise every SMILES with RDKit (default: yes for files, no for MOSES, "
                                  "which is canonical already)"),
-        "limit": Field(int, None, minimum=1, nullable=True, doc="use at most this many molecules"),
+        "skip": Field(int, 0, minimum=0, doc="leave out the first this many molecules (e.g. the ones an earlier "
+                                             "training stage used)"),
+        "limit": Field(int, None, minimum=1, nullable=True, doc="use at most this many molecules (after skip)"),
         "held_out": Field(int, 200, minimum=0, doc="molecules held out for reconstruction metrics"),
     },
     "model": {
@@ -198,7 +200,8 @@ def split_corpus(config: dict, tokenizer=None):
     from .tokenizer import tokenizer_class
 
     c = config["corpus"]
-    smiles = load_corpus(c["path"], c["column"], c["largest_fragment"], c["limit"], c["standardize"])
+    smiles = load_corpus(c["path"], c["column"], c["largest_fragment"], c["limit"], c["standardize"],
+                         c["skip"])
     kind = type(tokenizer) if tokenizer is not None else tokenizer_class(config["model"]["representation"])
     splits = [kind.split(s) for s in smiles]  # one pass (SELFIES translation costs about 0.25 ms a molecule)
     if tokenizer is None:
@@ -299,7 +302,8 @@ def _train_in(config: dict, out: Path, resume: bool, tokenizer, rank: int, world
     corpus = config["corpus"]["path"]
     mim.trained_on = "moses:train" if corpus == "moses" else corpus
     if initial is not None:
-        mim.trained_on = f"{initial.trained_on or 'unknown'}, then {mim.trained_on}"
+        if initial.trained_on != mim.trained_on:  # the same corpus again keeps its one name
+            mim.trained_on = f"{initial.trained_on or 'unknown'}, then {mim.trained_on}"
         weights = dict(initial.model.parameters_and_names())
         for name, p in mim.model.parameters_and_names():
             p.copy_(weights[name])
