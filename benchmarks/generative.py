@@ -30,6 +30,7 @@ width is given; the same width is used in every section.
    i.e. the fraction of draws that give a usable new molecule, the definition of MolMIM's model
    card read per draw). Validity and effective novelty are averaged over all seeds; uniqueness,
    novelty and non-identicality (ratios over valid samples) over the seeds with a valid sample.
+   Also reported: the mean ECFP4 Tanimoto similarity of the valid samples to their seed.
 3. ``prior`` (MOSES's protocol): 10,000 codes z ~ N(0, I) (the prior of the MIM objective), decoded.
    Reported: validity, unique@1000 and unique@10k (distinct among the first k valid molecules),
    novelty against MOSES ``train``, internal diversity (1 − mean pairwise ECFP4 Tanimoto over the
@@ -39,8 +40,9 @@ width is given; the same width is used in every section.
    read from molsets' data file), and FCD to as many MOSES ``test`` molecules when the ``fcd``
    package imports (otherwise skipped).
 4. Constrained optimisation with CMA-ES in latent space (``cmaes.optimize_molecule``: starts at the
-   seed's mean code with step ``--cma-sigma`` 1.0, budget ``--cma-iterations`` 20 × ``--cma-popsize``
-   16 = 320 decoded molecules per seed and run; run k uses CMA-ES seed k):
+   seed's mean code with step ``--cma-sigma`` 0.25 (as ``generate optimize``), budget
+   ``--cma-iterations`` 20 × ``--cma-popsize`` 16 = 320 decoded molecules per seed and run; run k
+   uses CMA-ES seed k):
    * ``qed``: 200 MOSES ``test`` molecules with QED in [0.7, 0.8]. Objective: QED, with a score
      penalty below ECFP4 similarity 0.4 to the seed. Success: some decoded molecule has QED >= 0.9
      at similarity >= 0.4 (the protocol of the JT-VAE and MolMIM papers). Reported: success rate,
@@ -178,13 +180,17 @@ def seeds_section(mim, n_seeds, per_seed, radii, beam, seed, train, report, timi
         some = [m for m in per if m["validity"] > 0]
         mean = {k: float(np.mean([m[k] for m in (per if k in ("validity", "effective_novelty") else some)]))
                 if (per if k in ("validity", "effective_novelty") else some) else 0.0 for k in keys}
+        sims = [M.tanimoto(c, s) for i, s in enumerate(seeds)
+                for c in M.canonical_list(raw[i * per_seed: (i + 1) * per_seed]) if c is not None]
+        mean["similarity"] = float(np.mean(sims)) if sims else 0.0  # ECFP4 Tanimoto of valid samples to their seed
         report["seeds"][str(r)] = mean
-        rows.append([f"{r:g}"] + [pct(mean[k]) for k in keys])
+        rows.append([f"{r:g}"] + [pct(mean[k]) for k in keys] + [f"{mean['similarity']:.2f}"])
     n_total = len(seeds) * per_seed * len(radii)
     timing["sampling around seeds, per molecule"] = (decode_s + encode_s) / max(n_total, 1)
     print(f"\n### 2. Sampling around seeds ({len(seeds)} MOSES test_scaffolds seeds × {per_seed} samples, "
           f"beam {beam}; per-seed fractions averaged)\n")
-    print(table(["radius", "validity", "uniqueness", "novelty", "non-identicality", "effective novelty"], rows))
+    print(table(["radius", "validity", "uniqueness", "novelty", "non-identicality", "effective novelty",
+                 "similarity to seed"], rows))
 
 
 def prior_section(mim, n, beam, seed, train, report, timing):
@@ -368,7 +374,7 @@ def main(argv=None):
     ap.add_argument("--plogp-pool", type=int, default=0, help="test molecules ranked by penalized logP (0: all)")
     ap.add_argument("--cma-iterations", type=int, default=20)
     ap.add_argument("--cma-popsize", type=int, default=16)
-    ap.add_argument("--cma-sigma", type=float, default=1.0)
+    ap.add_argument("--cma-sigma", type=float, default=0.25)
     ap.add_argument("--physics-seeds", type=int, default=10)
     ap.add_argument("--physics-potential", default="xtb", help="xtb, gfn1-xtb, emt or a potential checkpoint")
     ap.add_argument("--physics-weight", type=float, default=10.0, help="per eV of strain per heavy atom")

@@ -80,7 +80,9 @@ GENERATE_SCHEMA = {
                             doc="'pretrained' (the shipped model) or a path; default: run.output/model.safetensors "
                                 "when it exists, else the shipped model"),
         "n_samples": Field(int, 100, minimum=1, doc="latent draws per seed"),
-        "radius": Field(float, 0.5, minimum=0.0, doc="std of the Gaussian noise added to the seed's code"),
+        "radius": Field(float, 0.25, minimum=0.0,
+                        doc="std of the Gaussian noise added to the seed's code (shipped model: at 0.25 the "
+                            "samples have ECFP4 similarity 0.35 to the seed on average, at 0.5 only 0.10)"),
         "beam_width": Field(int, 5, minimum=1, doc="beam search width (1 = greedy); the best RDKit-valid beam wins"),
         "grid": Field(int, 24, minimum=1, doc="molecules in the PNG"),
     },
