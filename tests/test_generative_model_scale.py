@@ -235,13 +235,19 @@ def test_fine_tuning_starts_from_the_checkpoint_and_refuses_a_contradicting_mode
 
     ref_run = reference[0]
     start = str(ref_run / "model.safetensors")
-    cfg = validate(config(tmp_path, output="ft", epochs=1, lr=1e-12, init_from=start), job.GENERATE_SCHEMA)
+    from mindsponge_mm.generative.latent import MolMIM
+
+    first = MolMIM.load(start).trained_on  # the reference run's corpus file
+    raw = config(tmp_path, output="ft", epochs=1, lr=1e-12, init_from=start)
+    raw["corpus"]["path"] = first  # the same corpus again: trained_on keeps one name (novelty stays measurable)
+    cfg = validate(raw, job.GENERATE_SCHEMA)
     lines = []
     job.train(cfg, log=lines.append)
     assert any(line.startswith(f"init      {start}: fine-tuning") for line in lines), lines
     a, b = load_file(str(tmp_path / "ft" / "model.safetensors")), load_file(start)
     for name in b:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7, err_msg=name)
+    assert first and MolMIM.load(tmp_path / "ft" / "model.safetensors").trained_on == first
     bad = config(tmp_path, output="bad", init_from=start)
     bad["model"]["d_model"] = 32
     with pytest.raises(ConfigError, match=r"^model.d_model: 32 contradicts the checkpoint of train.init_from"):

@@ -150,5 +150,6 @@ def load_corpus(path: str = DEFAULT_CORPUS, column: str = "smiles", largest_frag
             RDLogger.EnableLog("rdApp.*")
     if not out:
         after = f" after the first {skip} (corpus.skip)" if skip else ""
-        raise DataError(f"{path}: the corpus holds no valid SMILES{after}; check the file, corpus.column and corpus.skip")
+        raise DataError(f"{path}: the corpus holds no valid SMILES{after}; check the file, corpus.column and "
+                        f"corpus.skip")
     return out
