@@ -49,6 +49,40 @@ def test_the_shipped_checkpoint_is_small_safetensors_with_its_tokenizer(mim):
     assert all(len(mim.tokenizer.split(s)) + 2 <= mim.tokenizer.max_length for s in seeds())
 
 
+def test_incremental_decoding_equals_the_teacher_forced_decoder(mim):
+    """decode_step with its key/value cache gives the teacher-forced decoder's log-probabilities at every
+    position (float32 rounding only), and a row reordering (beam search) moves each row's cache with it."""
+    import mindspore as ms
+
+    from mindsponge_mm.generative.model import NEG_INF
+    from mindsponge_mm.generative.tokenizer import PAD_ID
+
+    smiles = seeds()[:4]
+    ids = [mim.tokenizer.encode(s) for s in smiles]
+    length = mim.bucket(max(len(x) for x in ids))
+    buf = np.full((len(ids), length), PAD_ID, np.int32)
+    for r, x in enumerate(ids):
+        buf[r, : len(x)] = x
+    codes = mim.encode(smiles)
+    logits = mim.model.decode(ms.Tensor(codes), ms.Tensor(buf), mim.causal(length)).asnumpy()
+    reference = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+        - logits.max(-1, keepdims=True)
+    cache = mim.model.empty_cache(len(ids), length)
+    order = np.arange(len(ids), dtype=np.int32)
+    flip = order[::-1].copy()
+    for t in range(max(len(x) for x in ids) - 1):
+        slot = np.zeros((1, 1, length, 1), np.float32)
+        slot[0, 0, t, 0] = 1.0
+        bias = np.where(np.arange(length) > t, NEG_INF, 0.0).astype(np.float32).reshape(1, 1, 1, length)
+        # from step 3 on, the rows travel reversed: the cache is reordered by `order` at each step
+        rows = flip if t >= 3 else order
+        step_order = flip if t == 3 else order
+        logp, cache = mim.model.decode_step(ms.Tensor(codes[rows]), ms.Tensor(buf[rows, t: t + 1]),
+                                            ms.Tensor(np.array([t], np.int32)), ms.mutable(cache), ms.Tensor(step_order),
+                                            ms.Tensor(slot), ms.Tensor(bias))
+        np.testing.assert_allclose(logp.asnumpy(), reference[rows, t], atol=2e-4)
+
+
 @pytest.mark.slow
 def test_reconstruction_and_sampling_around_fixed_seeds(mim):
     from mindsponge_mm.generative.metrics import reconstruction, sampling_metrics

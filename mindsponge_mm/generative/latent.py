@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..interfaces.rdkit import canonical_smiles
 from ..io_utils import atomic_path, read_safetensors
 from .grammar import SelfiesMask, SyntaxMask
-from .model import LatentModel, causal_bias
+from .model import NEG_INF, LatentModel, causal_bias
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 CHECKPOINT_FORMAT = "mindsponge_mm.generative/1"
@@ -47,7 +47,7 @@ class MolMIM:
         self.chunk = int(chunk)
         self.trained_on: str | None = None  # the training corpus, recorded in saved checkpoints
         self._encode = ms.jit(model.encode)
-        self._step = ms.jit(model.next_log_probs)
+        self._decode_step = ms.jit(model.decode_step)
         self._causal = {}
 
     @classmethod
@@ -101,37 +101,35 @@ class MolMIM:
             out.append(self._encode(ms.Tensor(buf)).asnumpy()[: len(part)])
         return np.concatenate(out, 0) if out else np.zeros((0, self.code_size), np.float32)
 
-    def _log_probs(self, codes: np.ndarray, ids: np.ndarray, t: int) -> np.ndarray:
-        length = ids.shape[1]
-        out = self._step(ms.Tensor(codes), ms.Tensor(ids), self.causal(length), ms.Tensor(np.array([t], np.int32)))
-        return out.asnumpy()
-
-    def _grow(self, ids: np.ndarray, t: int) -> np.ndarray:
-        need = self.bucket(t + 2)
-        if need > ids.shape[1]:
-            ids = np.concatenate([ids, np.full((ids.shape[0], need - ids.shape[1]), PAD_ID, np.int32)], 1)
-        return ids
-
     def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool, prefer_valid: bool,
                       max_tokens: int) -> list[str]:
         n, w = len(codes), int(beam_width)
         rows = _row_bucket(n * w, max(self.chunk, n * w))
         z = np.zeros((rows, self.code_size), np.float32)
         z[: n * w] = np.repeat(codes.astype(np.float32), w, 0)
-        ids = np.full((rows, self.buckets[0]), PAD_ID, np.int32)
+        max_len = min(self.tokenizer.max_length, int(max_tokens) + 2)
+        length = self.bucket(max_len)  # cache length: one compiled step per (rows, bucket)
+        ids = np.full((rows, length), PAD_ID, np.int32)
         ids[:, 0] = BOS_ID
+        code = ms.Tensor(z)
+        cache = self.model.empty_cache(rows, length)
+        order = np.arange(rows, dtype=np.int32)
         score = np.zeros(rows)
         score[: n * w] = np.tile(np.r_[0.0, np.full(w - 1, -np.inf)], n)
         done = np.zeros(rows, bool)
         done[n * w:] = True
         lengths = np.ones(rows)
-        max_len = min(self.tokenizer.max_length, int(max_tokens) + 2)
         syntax = None
         if constrained:
             syntax = (SyntaxMask if self.representation == "smiles" else SelfiesMask)(self.tokenizer, rows)
         for t in range(max_len - 1):
-            ids = self._grow(ids, t)
-            logp = self._log_probs(z, ids, t)
+            slot = np.zeros((1, 1, length, 1), np.float32)
+            slot[0, 0, t, 0] = 1.0
+            bias = np.where(np.arange(length) > t, NEG_INF, 0.0).astype(np.float32).reshape(1, 1, 1, length)
+            logp, cache = self._decode_step(code, ms.Tensor(ids[:, t: t + 1]), ms.Tensor(np.array([t], np.int32)),
+                                            ms.mutable(cache), ms.Tensor(order), ms.Tensor(slot),
+                                            ms.Tensor(bias))
+            logp = logp.asnumpy()
             if syntax is not None:
                 logp = np.where(syntax.mask(), logp, -np.inf)
             if w == 1:
@@ -145,8 +143,8 @@ class MolMIM:
                 origin = (np.arange(n)[:, None] * w + best // logp.shape[1]).reshape(-1)
                 nxt = np.full(rows, PAD_ID, np.int32)
                 nxt[: n * w] = (best % logp.shape[1]).reshape(-1)
-                keep = np.r_[origin, np.arange(n * w, rows)]
-                ids, done, lengths = ids[keep], done[keep], lengths[keep]
+                keep = np.r_[origin, np.arange(n * w, rows)].astype(np.int32)
+                ids, done, lengths, order = ids[keep], done[keep], lengths[keep], keep
                 if syntax is not None:
                     syntax.reorder(keep)
                 score[: n * w] = cand[np.arange(n)[:, None], best].reshape(-1)

@@ -54,6 +54,21 @@ class Attention(nn.Cell):
         out = ops.transpose(ops.matmul(att, v), (0, 2, 1, 3)).reshape(b, n, d)
         return self.o(out)
 
+    def cached(self, x, keys, values, slot, bias):
+        """Self-attention of one new position x [B, 1, d] over a key/value cache [B, h, L, dh].
+
+        ``slot`` [1, 1, L, 1] is 1 at the new position (its key and value are written there; the cache
+        must be zero there),
+        ``bias`` [1, 1, 1, L] is -1e9 after it. Returns (output [B, 1, d], keys, values).
+        """
+        b, _, d = x.shape
+        q = self._split(self.q(x))
+        keys = keys + self._split(self.k(x)) * slot  # the cache is zero at the new position
+        values = values + self._split(self.v(x)) * slot
+        scores = ops.matmul(q, ops.transpose(keys, (0, 1, 3, 2))) * self.scale + bias
+        out = ops.matmul(ops.softmax(scores, -1), values)  # [B, h, 1, dh]
+        return self.o(ops.transpose(out, (0, 2, 1, 3)).reshape(b, 1, d)), keys, values
+
 
 class FeedForward(nn.Cell):
     def __init__(self, d: int, ff: int):
@@ -83,6 +98,14 @@ class Block(nn.Cell):
             x = x + self.catt(self.ln2(x), mem, mem_bias)
         return x + self.ff(self.ln3(x))
 
+    def cached(self, x, keys, values, slot, bias, mem, mem_bias):
+        """The block for one new position x [B, 1, d] with a self-attention cache (see Attention.cached)."""
+        att, keys, values = self.att.cached(self.ln1(x), keys, values, slot, bias)
+        x = x + att
+        if self.cross:
+            x = x + self.catt(self.ln2(x), mem, mem_bias)
+        return x + self.ff(self.ln3(x)), keys, values
+
 
 class CrossBlock(nn.Cell):
     """Latents [B, K, d] cross-attend to tokens [B, L, d] (Perceiver), then a feed-forward net."""
@@ -109,6 +132,10 @@ class Embedding(nn.Cell):
     def construct(self, ids):
         n = ids.shape[1]
         return ops.gather(self.table, ids, 0) + ops.expand_dims(self.pos[:n], 0)
+
+    def at(self, ids, position):
+        """Token ids [B, 1] at one position (int32 [1]) -> [B, 1, d]."""
+        return ops.gather(self.table, ids, 0) + ops.expand_dims(ops.gather(self.pos, position, 0), 0)
 
 
 class LatentModel(nn.Cell):
@@ -163,11 +190,35 @@ class LatentModel(nn.Cell):
             x = blk(x, self_bias, mem, mem_bias)
         return self.out(self.ln_out(x))
 
-    def next_log_probs(self, code, ids, causal, position):
-        """log p(token at position+1 | code, ids[:, :position+1]): [B, V]; position int32 [1]."""
-        logits = self.decode(code, ids, causal)
-        picked = ops.gather(logits, position, 1)  # [B, 1, V]
-        return ops.log_softmax(picked.squeeze(1), -1)
+    def empty_cache(self, rows: int, length: int) -> tuple:
+        """The decoder's key/value cache for ``rows`` sequences of up to ``length`` tokens: a tuple of
+        2 x decoder_layers zero tensors [rows, n_heads, length, d_model / n_heads] (keys, values per layer).
+        Separate tensors: slicing one stacked tensor cost more than the whole step on the CPU."""
+        att = self.dec_blocks[0].att
+        zeros = ms.Tensor(np.zeros((rows, att.h, length, att.dh), np.float32))
+        return tuple(zeros.copy() for _ in range(2 * len(self.dec_blocks)))
+
+    def decode_step(self, code, token, position, cache, order, slot, bias):
+        """One step of incremental decoding: log p(next token | code, tokens up to ``position``) [B, V].
+
+        code [B, K*z]; token int32 [B, 1], the token at ``position`` (int32 [1]); ``cache``
+        (:meth:`empty_cache`) holds the keys and values of the earlier positions, zero from
+        ``position`` on; ``order`` int32 [B] picks each row's cache row first (beam search reorders
+        rows; identity otherwise); ``slot`` [1, 1, L, 1] is the one-hot of ``position`` and ``bias``
+        [1, 1, 1, L] is -1e9 after it. Returns (log-probabilities [B, V], the updated cache). Equal to
+        the teacher-forced :meth:`decode` at that position, at a cost independent of the position.
+        """
+        b = code.shape[0]
+        mem = self.from_code(code.reshape(b, self.k, self.z))
+        mem_bias = ops.zeros_like(mem[:, :, :1]).transpose(0, 2, 1)
+        x = self.embed.at(token, position)
+        updated = ()
+        for i, blk in enumerate(self.dec_blocks):
+            keys, values = ops.gather(cache[2 * i], order, 0), ops.gather(cache[2 * i + 1], order, 0)
+            x, keys, values = blk.cached(x, keys, values, slot, bias, mem, mem_bias)
+            updated = updated + (keys, values)
+        logits = self.out(self.ln_out(x)).squeeze(1)
+        return ops.log_softmax(logits, -1), updated
 
 
 def causal_bias(length: int) -> ms.Tensor:
