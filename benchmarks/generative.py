@@ -41,12 +41,13 @@ width is given; the same width is used in every section.
    package imports (otherwise skipped).
 4. Constrained optimisation with CMA-ES in latent space (``cmaes.optimize_molecule``: starts at the
    seed's mean code with step ``--cma-sigma`` 0.25 (as ``generate optimize``), budget
-   ``--cma-iterations`` 20 × ``--cma-popsize`` 16 = 320 decoded molecules per seed and run; run k
+   ``--cma-iterations`` 25 × ``--cma-popsize`` 64 = 1,600 decoded molecules per seed and run; run k
    uses CMA-ES seed k):
    * ``qed``: 200 MOSES ``test`` molecules with QED in [0.7, 0.8]. Objective: QED, with a score
      penalty below ECFP4 similarity 0.4 to the seed. Success: some decoded molecule has QED >= 0.9
      at similarity >= 0.4 (the protocol of the JT-VAE and MolMIM papers). Reported: success rate,
-     mean best QED and its similarity.
+     mean best QED and its similarity. ``--stop-at-success`` ends a seed's search at its first
+     success (the success rate is the same, the run shorter, and the mean best QED a lower bound).
    * ``plogp``: the 200 molecules with the lowest penalized logP among the ``test`` molecules the
      tokenizer can encode (the whole file by default, ``--plogp-pool``). One CMA-ES run per
      similarity bound δ in 0.4, 0.6 with objective penalized logP and a penalty of 100 per unit of
@@ -226,9 +227,9 @@ def prior_section(mim, n, beam, seed, train, report, timing):
     print(f"\nfilters: {filters.applied}")
 
 
-def _cma(mim, seed_smiles, objective, args, k):
+def _cma(mim, seed_smiles, objective, args, k, target=None):
     return optimize_molecule(mim, seed_smiles, objective, args.cma_sigma, args.cma_iterations, args.cma_popsize,
-                             seed=k, beam_width=args.beam_width)
+                             seed=k, beam_width=args.beam_width, target=target)
 
 
 def qed_seeds(mim, n, seed):
@@ -240,7 +241,7 @@ def qed_section(mim, args, n, report, timing):
     rows, iters, seconds = [], 0, 0.0
     for k, s in enumerate(seeds):
         obj = Objective({"qed": 1.0}, seed=s, similarity_min=0.4)
-        res = _cma(mim, s, obj, args, k)
+        res = _cma(mim, s, obj, args, k, target=0.9 if args.stop_at_success else None)
         iters, seconds = iters + res["iterations"], seconds + res["seconds"]
         hits = [(qed(m), M.tanimoto(m, s)) for m in res["molecules"]]
         feasible = [h for h in hits if h[1] >= 0.4] + [(qed(s), 1.0)]
@@ -252,12 +253,16 @@ def qed_section(mim, args, n, report, timing):
     res = {"seeds": len(rows), "success": n_ok / max(len(rows), 1),
            "mean_best_qed": float(np.mean([r["best_qed"] for r in rows])) if rows else 0.0,
            "mean_similarity": float(np.mean([r["similarity"] for r in rows])) if rows else 0.0,
-           "budget": f"{args.cma_iterations} x {args.cma_popsize}", "rows": rows}
+           "budget": f"{args.cma_iterations} x {args.cma_popsize}", "stop_at_success": args.stop_at_success,
+           "mean_iterations": iters / max(len(rows), 1), "rows": rows}
     report["qed"] = res
     print(f"\n### 4a. QED optimisation ({len(rows)} MOSES test molecules with QED in [0.7, 0.8]; CMA-ES "
-          f"{args.cma_iterations} iterations × {args.cma_popsize}, σ0 {args.cma_sigma})\n")
-    print(table(["seeds", "success (QED ≥ 0.9, sim ≥ 0.4)", "mean best QED (sim ≥ 0.4)", "its mean similarity"],
-                [[len(rows), pct(res["success"]), res["mean_best_qed"], res["mean_similarity"]]]))
+          f"at most {args.cma_iterations} iterations × {args.cma_popsize}, σ0 {args.cma_sigma}"
+          f"{'; a search stops at its first success' if args.stop_at_success else ''})\n")
+    best_col = "mean best QED (sim ≥ 0.4)" + (", a lower bound" if args.stop_at_success else "")
+    print(table(["seeds", "success (QED ≥ 0.9, sim ≥ 0.4)", best_col, "its mean similarity", "mean iterations"],
+                [[len(rows), pct(res["success"]), res["mean_best_qed"], res["mean_similarity"],
+                  f"{res['mean_iterations']:.1f}"]]))
 
 
 def plogp_section(mim, args, n, pool, report, timing):
@@ -372,9 +377,10 @@ def main(argv=None):
     ap.add_argument("--n-qed", type=int, default=200)
     ap.add_argument("--n-plogp", type=int, default=200)
     ap.add_argument("--plogp-pool", type=int, default=0, help="test molecules ranked by penalized logP (0: all)")
-    ap.add_argument("--cma-iterations", type=int, default=20)
-    ap.add_argument("--cma-popsize", type=int, default=16)
+    ap.add_argument("--cma-iterations", type=int, default=25)
+    ap.add_argument("--cma-popsize", type=int, default=64)
     ap.add_argument("--cma-sigma", type=float, default=0.25)
+    ap.add_argument("--stop-at-success", action="store_true", help="qed: end a seed's search at QED >= 0.9")
     ap.add_argument("--physics-seeds", type=int, default=10)
     ap.add_argument("--physics-potential", default="xtb", help="xtb, gfn1-xtb, emt or a potential checkpoint")
     ap.add_argument("--physics-weight", type=float, default=10.0, help="per eV of strain per heavy atom")

