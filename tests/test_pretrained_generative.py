@@ -54,7 +54,7 @@ def test_incremental_decoding_equals_the_teacher_forced_decoder(mim):
     position (float32 rounding only), and a row reordering (beam search) moves each row's cache with it."""
     import mindspore as ms
 
-    from mindsponge_mm.generative.model import NEG_INF
+    from mindsponge_mm.generative.model import step_masks
     from mindsponge_mm.generative.tokenizer import PAD_ID
 
     smiles = seeds()[:4]
@@ -71,15 +71,12 @@ def test_incremental_decoding_equals_the_teacher_forced_decoder(mim):
     order = np.arange(len(ids), dtype=np.int32)
     flip = order[::-1].copy()
     for t in range(max(len(x) for x in ids) - 1):
-        slot = np.zeros((1, 1, length, 1), np.float32)
-        slot[0, 0, t, 0] = 1.0
-        bias = np.where(np.arange(length) > t, NEG_INF, 0.0).astype(np.float32).reshape(1, 1, 1, length)
         # from step 3 on, the rows travel reversed: the cache is reordered by `order` at each step
         rows = flip if t >= 3 else order
         step_order = flip if t == 3 else order
         logp, cache = mim.model.decode_step(ms.Tensor(codes[rows]), ms.Tensor(buf[rows, t: t + 1]),
                                             ms.Tensor(np.array([t], np.int32)), ms.mutable(cache), ms.Tensor(step_order),
-                                            ms.Tensor(slot), ms.Tensor(bias))
+                                            *step_masks(t, length))
         np.testing.assert_allclose(logp.asnumpy(), reference[rows, t], atol=2e-4)
 
 

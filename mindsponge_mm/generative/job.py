@@ -95,8 +95,8 @@ GENERATE_SCHEMA = {
         "similarity_min": Field(float, 0.4, minimum=0.0, maximum=1.0, doc="ECFP4 Tanimoto constraint to the seed"),
         "penalty": Field(float, 10.0, minimum=0.0, doc="score penalty per unit of similarity below the minimum"),
         "iterations": Field(int, 25, minimum=1),
-        "popsize": Field(int, 64, minimum=2, doc="molecules decoded per CMA-ES iteration; large populations find "
-                                                 "more (QED success 5 of 9 hard seeds at 25 x 64, 2 at 20 x 16)"),
+        "popsize": Field(int, 64, minimum=2, doc="molecules decoded per CMA-ES iteration (large populations "
+                                                 "find more; DEVELOPING.md)"),
         "sigma": Field(float, 0.25, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
         "target": Field(float, None, nullable=True,
                         doc="stop a seed's search once its best score reaches this (e.g. 0.9 for QED)"),

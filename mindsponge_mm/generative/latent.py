@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..interfaces.rdkit import canonical_smiles
 from ..io_utils import atomic_path, read_safetensors
 from .grammar import SelfiesMask, SyntaxMask
-from .model import NEG_INF, LatentModel, causal_bias
+from .model import LatentModel, causal_bias, step_masks
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 CHECKPOINT_FORMAT = "mindsponge_mm.generative/1"
@@ -123,12 +123,8 @@ class MolMIM:
         if constrained:
             syntax = (SyntaxMask if self.representation == "smiles" else SelfiesMask)(self.tokenizer, rows)
         for t in range(max_len - 1):
-            slot = np.zeros((1, 1, length, 1), np.float32)
-            slot[0, 0, t, 0] = 1.0
-            bias = np.where(np.arange(length) > t, NEG_INF, 0.0).astype(np.float32).reshape(1, 1, 1, length)
             logp, cache = self._decode_step(code, ms.Tensor(ids[:, t: t + 1]), ms.Tensor(np.array([t], np.int32)),
-                                            ms.mutable(cache), ms.Tensor(order), ms.Tensor(slot),
-                                            ms.Tensor(bias))
+                                            ms.mutable(cache), ms.Tensor(order), *step_masks(t, length))
             logp = logp.asnumpy()
             if syntax is not None:
                 logp = np.where(syntax.mask(), logp, -np.inf)

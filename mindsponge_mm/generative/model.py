@@ -58,8 +58,8 @@ class Attention(nn.Cell):
         """Self-attention of one new position x [B, 1, d] over a key/value cache [B, h, L, dh].
 
         ``slot`` [1, 1, L, 1] is 1 at the new position (its key and value are written there; the cache
-        must be zero there),
-        ``bias`` [1, 1, 1, L] is -1e9 after it. Returns (output [B, 1, d], keys, values).
+        must be zero there), ``bias`` [1, 1, 1, L] is -1e9 after it (:func:`step_masks`).
+        Returns (output [B, 1, d], keys, values).
         """
         b, _, d = x.shape
         q = self._split(self.q(x))
@@ -204,8 +204,7 @@ class LatentModel(nn.Cell):
         code [B, K*z]; token int32 [B, 1], the token at ``position`` (int32 [1]); ``cache``
         (:meth:`empty_cache`) holds the keys and values of the earlier positions, zero from
         ``position`` on; ``order`` int32 [B] picks each row's cache row first (beam search reorders
-        rows; identity otherwise); ``slot`` [1, 1, L, 1] is the one-hot of ``position`` and ``bias``
-        [1, 1, 1, L] is -1e9 after it. Returns (log-probabilities [B, V], the updated cache). Equal to
+        rows; identity otherwise); ``slot`` and ``bias`` come from :func:`step_masks`. Returns (log-probabilities [B, V], the updated cache). Equal to
         the teacher-forced :meth:`decode` at that position, at a cost independent of the position.
         """
         b = code.shape[0]
@@ -219,6 +218,15 @@ class LatentModel(nn.Cell):
             updated = updated + (keys, values)
         logits = self.out(self.ln_out(x)).squeeze(1)
         return ops.log_softmax(logits, -1), updated
+
+
+def step_masks(position: int, length: int) -> tuple:
+    """(slot [1, 1, L, 1], bias [1, 1, 1, L]) float32 tensors for :meth:`LatentModel.decode_step` at
+    ``position``: the one-hot of the position, and -1e9 after it."""
+    slot = np.zeros((1, 1, length, 1), np.float32)
+    slot[0, 0, position, 0] = 1.0
+    bias = np.where(np.arange(length) > position, NEG_INF, 0.0).astype(np.float32).reshape(1, 1, 1, length)
+    return ms.Tensor(slot), ms.Tensor(bias)
 
 
 def causal_bias(length: int) -> ms.Tensor:
