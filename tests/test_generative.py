@@ -202,6 +202,29 @@ def test_latent_optimization_of_a_known_toy_function():
     assert all(s.count("C") == len(s) for s in res["molecules"])
 
 
+class ToyBeamModel(ToyLatentModel):
+    """Greedy decoding stops at pentane; the second beam of every code adds a hydroxyl."""
+
+    def decode(self, codes, beam_width=1, max_tokens=None):
+        return ["C" * int(np.clip(round(c[0]), 1, 5)) for c in codes]
+
+    def decode_beams(self, codes, beam_width, max_tokens=None):
+        return [[s, s + "O"][:beam_width] for s in self.decode(codes)]
+
+
+def test_latent_optimization_scores_every_beam_of_a_code():
+    # the optimum (6 heavy atoms) is only reachable through a second beam, e.g. pentanol
+    objective = lambda smiles: np.array([-abs(len(s) - 6) for s in smiles], float)  # noqa: E731
+    greedy = optimize_molecule(ToyBeamModel(), "CC", objective, sigma0=1.0, iterations=10, popsize=8, seed=0,
+                               beam_width=2)
+    beams = optimize_molecule(ToyBeamModel(), "CC", objective, sigma0=1.0, iterations=10, popsize=8, seed=0,
+                              beam_width=2, all_beams=True)
+    assert greedy["best_score"] == -1.0 and not any("O" in s for s in greedy["molecules"])
+    assert beams["best"] == "CCCCCO" and beams["best_score"] == 0.0
+    assert beams["history"][-1] == 0.0  # CMA-ES saw each code's best beam as the code's score
+    assert any(s.endswith("O") for s in beams["molecules"])
+
+
 # ---------------------------------------------------------------- the latent model
 @pytest.fixture(scope="module")
 def overfit_model():
@@ -227,6 +250,10 @@ def test_tiny_model_overfits_to_exact_reconstruction(overfit_model, tmp_path):
     assert rows[-1]["train_loss"] < 0.2 * rows[0]["train_loss"]
     assert reconstruction(MOLS, mim.reconstruct(MOLS))["exact"] == 1.0
     assert reconstruction(MOLS, mim.reconstruct(MOLS, beam_width=3))["exact"] == 1.0
+    codes = mim.encode(MOLS[:3])
+    beams = mim.decode_beams(codes, 3)
+    assert [len(b) for b in beams] == [3, 3, 3] and all(len(set(b)) == 3 for b in beams)  # distinct beams
+    assert [b[0] for b in beams] == mim.decode(codes, 3, prefer_valid=False)
     path = mim.save(tmp_path / "m.safetensors")
     again = MolMIM.load(path)
     np.testing.assert_allclose(again.encode(MOLS), mim.encode(MOLS), atol=1e-5)

@@ -49,8 +49,12 @@ def maximize(objective: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigm
 
 
 def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, iterations: int = 20,
-                      popsize: int = 16, seed: int = 0, beam_width: int = 1, target: float | None = None) -> dict:
+                      popsize: int = 16, seed: int = 0, beam_width: int = 1, target: float | None = None,
+                      all_beams: bool = False) -> dict:
     """CMA-ES over latent codes starting at the seed's code; every decoded molecule is scored by ``objective``.
+
+    ``all_beams`` (with ``beam_width`` > 1): score every beam of each code and give the code its best
+    beam's score, so that each code proposes ``beam_width`` molecules instead of one.
 
     ``objective``: list of N SMILES -> scores [N] (e.g. :class:`~.scoring.Objective`).
     Returns ``{"seed", "best", "best_score", "seed_score", "history", "molecules", "iterations",
@@ -68,13 +72,16 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
     seen: dict[str, float] = {}
 
     def score_codes(pop: np.ndarray) -> np.ndarray:
-        smiles = mim.decode(pop.astype(np.float32), beam_width, max_tokens=max_tokens)
-        canon = [canonical_smiles(s) for s in smiles]
-        todo = sorted({c for c in canon if c is not None and c not in seen})
+        if all_beams and beam_width > 1:
+            beams = mim.decode_beams(pop.astype(np.float32), beam_width, max_tokens=max_tokens)
+        else:
+            beams = [[s] for s in mim.decode(pop.astype(np.float32), beam_width, max_tokens=max_tokens)]
+        canon = [[canonical_smiles(s) for s in texts] for texts in beams]
+        todo = sorted({c for row in canon for c in row if c is not None and c not in seen})
         if todo:
             seen.update(zip(todo, map(float, objective(todo))))
         invalid = float(getattr(objective, "invalid_score", -10.0))
-        return np.array([seen[c] if c is not None else invalid for c in canon])
+        return np.array([max(seen[c] if c is not None else invalid for c in row) for row in canon])
 
     seed_score = float(objective([seed_c])[0])
     result = maximize(score_codes, x0, sigma0, iterations, popsize, seed, target=target)

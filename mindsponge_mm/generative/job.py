@@ -101,6 +101,8 @@ GENERATE_SCHEMA = {
         "target": Field(float, None, nullable=True,
                         doc="stop a seed's search once its best score reaches this (e.g. 0.9 for QED)"),
         "beam_width": Field(int, 1, minimum=1),
+        "all_beams": Field(bool, False, doc="score every beam of each code (with beam_width > 1): each code "
+                                            "proposes beam_width molecules and takes its best beam's score"),
         "physics": {
             "potential": Field(str, None, nullable=True,
                                doc="'xtb' (GFN2-xTB via tblite; for drug-like molecules), 'gfn1-xtb', 'emt', "
@@ -405,7 +407,7 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     rows, results = [], []
     for k, (seed_c, objective) in enumerate(zip(seeds, objectives)):
         res = optimize_molecule(mim, seed_c, objective, o["sigma"], o["iterations"], o["popsize"],
-                                config["run"]["seed"] + k, o["beam_width"], o["target"])
+                                config["run"]["seed"] + k, o["beam_width"], o["target"], o["all_beams"])
         before, after = objective.details(seed_c), objective.details(res["best"])
         results.append({"seed": seed_c, "before": before, "after": after})
         log(f"seed {k:3d}  score {before['score']:.3f} -> {after['score']:.3f}  qed {before['qed']:.3f} -> "

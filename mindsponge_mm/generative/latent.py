@@ -101,8 +101,8 @@ class MolMIM:
             out.append(self._encode(ms.Tensor(buf)).asnumpy()[: len(part)])
         return np.concatenate(out, 0) if out else np.zeros((0, self.code_size), np.float32)
 
-    def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool, prefer_valid: bool,
-                      max_tokens: int) -> list[str]:
+    def _decode_chunk(self, codes: np.ndarray, beam_width: int, constrained: bool,
+                      max_tokens: int) -> list[list[str]]:
         n, w = len(codes), int(beam_width)
         rows = _row_bucket(n * w, max(self.chunk, n * w))
         z = np.zeros((rows, self.code_size), np.float32)
@@ -152,14 +152,22 @@ class MolMIM:
             if done.all():
                 break
         if w == 1:
-            return [self.tokenizer.decode(row) for row in ids[:n]]
-        # beams ranked by length-normalised log-probability; with prefer_valid the best one RDKit accepts
+            return [[self.tokenizer.decode(row)] for row in ids[:n]]
+        # beams ranked by length-normalised log-probability
         norm = score[: n * w].reshape(n, w) / lengths[: n * w].reshape(n, w)
+        return [[self.tokenizer.decode(ids[i * w + b]) for b in np.argsort(-norm[i], kind="stable")]
+                for i in range(n)]
+
+    def decode_beams(self, codes: np.ndarray, beam_width: int, constrained: bool = True,
+                     max_tokens: int | None = None) -> list[list[str]]:
+        """Every beam of a beam search: for each of the N codes [N, D], its ``beam_width`` raw strings
+        ranked by length-normalised log-probability (``decode``'s arguments otherwise)."""
+        max_tokens = self.tokenizer.max_length if max_tokens is None else max_tokens
+        codes = np.asarray(codes, np.float32).reshape(-1, self.code_size)
+        per = max(1, self.chunk // max(1, beam_width))
         out = []
-        for i in range(n):
-            texts = [self.tokenizer.decode(ids[i * w + b]) for b in np.argsort(-norm[i], kind="stable")]
-            valid = [t for t in texts if canonical_smiles(t) is not None] if prefer_valid else []
-            out.append(valid[0] if valid else texts[0])
+        for start in range(0, len(codes), per):
+            out += self._decode_chunk(codes[start: start + per], beam_width, constrained, max_tokens)
         return out
 
     def decode(self, codes: np.ndarray, beam_width: int = 1, constrained: bool = True,
@@ -173,12 +181,10 @@ class MolMIM:
         ``max_tokens``: stop after this many SMILES tokens (an unfinished string is invalid); default
         the tokenizer's limit. Decoding costs grow with it, since a chunk runs until every row ends.
         """
-        max_tokens = self.tokenizer.max_length if max_tokens is None else max_tokens
-        codes = np.asarray(codes, np.float32).reshape(-1, self.code_size)
-        per = max(1, self.chunk // max(1, beam_width))
         out = []
-        for start in range(0, len(codes), per):
-            out += self._decode_chunk(codes[start: start + per], beam_width, constrained, prefer_valid, max_tokens)
+        for texts in self.decode_beams(codes, beam_width, constrained, max_tokens):
+            valid = [t for t in texts if canonical_smiles(t) is not None] if prefer_valid and len(texts) > 1 else []
+            out.append(valid[0] if valid else texts[0])
         return out
 
     def reconstruct(self, smiles: Sequence[str], beam_width: int = 1, constrained: bool = True) -> list[str]:
