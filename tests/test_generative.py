@@ -297,6 +297,11 @@ def test_schema_defaults_and_errors():
     assert cfg["optimize"]["similarity_min"] == 0.4
     with pytest.raises(ConfigError):
         validate({"model": {"d_modl": 3}}, GENERATE_SCHEMA)
+    from mindsponge_mm.generative.job import optimize
+
+    contradiction = validate({"optimize": {"seeds": ["CCO"], "all_beams": True}}, GENERATE_SCHEMA)
+    with pytest.raises(ConfigError, match="beam_width"):
+        optimize(contradiction, log=lambda s: None)  # before any model is loaded or file written
 
 
 @pytest.mark.slow

@@ -393,6 +393,9 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     o = config["optimize"]
     if not o["seeds"]:
         raise ConfigError("optimize.seeds is empty; list seed SMILES, e.g. optimize.seeds=[CCO]")
+    if o["all_beams"] and o["beam_width"] < 2:
+        raise ConfigError("optimize.all_beams scores every beam, but optimize.beam_width is 1; "
+                          "set optimize.beam_width=4 (for example) or drop all_beams")
     _device(config)
     mim, _ = _checkpoint(config, "optimize", log)
     seeds = [mim.check_smiles(str(seed), f"optimize.seeds[{k}]") for k, seed in enumerate(o["seeds"])]
