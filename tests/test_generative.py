@@ -222,7 +222,6 @@ def test_latent_optimization_scores_every_beam_of_a_code():
     assert greedy["best_score"] == -1.0 and not any("O" in s for s in greedy["molecules"])
     assert beams["best"] == "CCCCCO" and beams["best_score"] == 0.0
     assert beams["history"][-1] == 0.0  # CMA-ES saw each code's best beam as the code's score
-    assert any(s.endswith("O") for s in beams["molecules"])
 
 
 # ---------------------------------------------------------------- the latent model

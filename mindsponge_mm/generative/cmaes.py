@@ -53,7 +53,7 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
                       all_beams: bool = False) -> dict:
     """CMA-ES over latent codes starting at the seed's code; every decoded molecule is scored by ``objective``.
 
-    ``all_beams`` (with ``beam_width`` > 1): score every beam of each code and give the code its best
+    ``all_beams``: score every beam of each code and give the code its best
     beam's score, so that each code proposes ``beam_width`` molecules instead of one.
 
     ``objective``: list of N SMILES -> scores [N] (e.g. :class:`~.scoring.Objective`).
@@ -72,10 +72,9 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
     seen: dict[str, float] = {}
 
     def score_codes(pop: np.ndarray) -> np.ndarray:
-        if all_beams and beam_width > 1:
-            beams = mim.decode_beams(pop.astype(np.float32), beam_width, max_tokens=max_tokens)
-        else:
-            beams = [[s] for s in mim.decode(pop.astype(np.float32), beam_width, max_tokens=max_tokens)]
+        codes = pop.astype(np.float32)
+        beams = mim.decode_beams(codes, beam_width, max_tokens=max_tokens) if all_beams else \
+            [[s] for s in mim.decode(codes, beam_width, max_tokens=max_tokens)]
         canon = [[canonical_smiles(s) for s in texts] for texts in beams]
         todo = sorted({c for row in canon for c in row if c is not None and c not in seen})
         if todo:
