@@ -62,6 +62,9 @@ setup(
         # 3.0.6 and 2.3.3, torchmetrics 1.9.0), so neither is pinned. CPU-only torch:
         # pip install -e ".[mace]" --extra-index-url https://download.pytorch.org/whl/cpu
         "mace": ["torch==2.13.0", "mace-torch==0.3.16"],
+        # benchmarks/generative.py's FCD column (the fcd package's ChemNet runs on torch; CPU-only torch
+        # as for "mace"); fcd 1.2.2 and torch 2.13.0 import beside mindspore 2.10.0 (checked 2026-12-07)
+        "fcd": ["torch==2.13.0", "fcd==1.2.2"],
     },
     cmdclass={"build_py": BuildWithKernels},
     entry_points={"console_scripts": ["mindsponge-mm = mindsponge_mm.cli:main"]},

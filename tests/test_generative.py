@@ -176,6 +176,21 @@ def test_cmaes_finds_the_optimum_of_a_toy_function():
     np.testing.assert_array_equal(res["x"], again["x"])
 
 
+def test_cmaes_spends_its_budget_through_restarts():
+    # a flat objective stops CMA-ES at once ("tolflatfitness"); the search restarts instead of ending
+    calls = []
+
+    def flat(pop):
+        calls.append(pop.copy())
+        return np.zeros(len(pop))
+
+    res = maximize(flat, np.ones(4), sigma0=0.3, iterations=12, popsize=6, seed=1)
+    assert len(res["history"]) == 12 and res["evaluations"] == 72 and res["restarts"] >= 1
+    assert len({round(float(p[0, 0]), 12) for p in calls}) == 12  # fresh draws after every restart
+    # a reached target still ends the search at once
+    assert len(maximize(flat, np.ones(4), sigma0=0.3, iterations=12, popsize=6, seed=1, target=0.0)["history"]) == 1
+
+
 class ToyLatentModel:
     """Decodes a 4-d code to a carbon chain whose length is set by the first coordinate."""
 

@@ -19,10 +19,13 @@ def maximize(objective: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigm
              target: float | None = None) -> dict:
     """Maximize ``objective`` (population [P, D] -> scores [P]) with CMA-ES from ``x0`` [D], step ``sigma0``.
 
-    Stops after ``iterations`` generations, when CMA-ES itself stops, or once a score reaches ``target``.
+    Runs ``iterations`` generations, or stops once a score reaches ``target``. When CMA-ES stops by
+    itself before the budget is spent (converged, or a flat fitness: every code of a generation
+    decodes to molecules of one score), a new CMA-ES starts from the best point so far with step
+    ``sigma0`` and a new random seed, so that the whole budget is searched.
 
     Returns ``{"x": best point [D], "score": best score, "history": best score per iteration,
-    "evaluations": count}``. The same ``seed`` gives the same run.
+    "evaluations": count, "restarts": count}``. The same ``seed`` gives the same run.
     """
     import cma
 
@@ -31,7 +34,7 @@ def maximize(objective: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigm
     if popsize:
         opts["popsize"] = int(popsize)
     es = cma.CMAEvolutionStrategy(x0, float(sigma0), opts)
-    best_x, best_f, history, evaluations = x0.copy(), -np.inf, [], 0
+    best_x, best_f, history, evaluations, restarts = x0.copy(), -np.inf, [], 0, 0
     for it in range(int(iterations)):
         pop = np.asarray(es.ask())
         scores = np.asarray(objective(pop), dtype=float)
@@ -43,9 +46,12 @@ def maximize(objective: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigm
         history.append(best_f)
         if callback is not None:
             callback(it, pop, scores)
-        if (target is not None and best_f >= target) or (es.stop() and "maxiter" not in es.stop()):
+        if target is not None and best_f >= target:
             break
-    return {"x": best_x, "score": best_f, "history": history, "evaluations": evaluations}
+        if es.stop() and it + 1 < int(iterations):  # maxiter equals the budget: never reached here
+            restarts += 1
+            es = cma.CMAEvolutionStrategy(best_x, float(sigma0), {**opts, "seed": opts["seed"] + 7919 * restarts})
+    return {"x": best_x, "score": best_f, "history": history, "evaluations": evaluations, "restarts": restarts}
 
 
 def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, iterations: int = 20,
@@ -58,7 +64,7 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
 
     ``objective``: list of N SMILES -> scores [N] (e.g. :class:`~.scoring.Objective`).
     Returns ``{"seed", "best", "best_score", "seed_score", "history", "molecules", "iterations",
-    "evaluations", "seconds"}`` where ``molecules`` maps each distinct valid canonical SMILES seen to
+    "evaluations", "restarts", "seconds"}`` where ``molecules`` maps each distinct valid canonical SMILES seen to
     its score, ``iterations`` counts CMA-ES generations run (fewer when a score reaches ``target``:
     the search stops there) and ``seconds`` is the wall time of the
     search (encoding, decoding and scoring). Decoding stops after
@@ -89,4 +95,5 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
         best = (seed_c, seed_score)
     return {"seed": seed_c, "best": best[0], "best_score": best[1], "seed_score": seed_score,
             "history": result["history"], "molecules": seen, "iterations": len(result["history"]),
-            "evaluations": result["evaluations"], "seconds": time.perf_counter() - t0}
+            "evaluations": result["evaluations"], "restarts": result["restarts"],
+            "seconds": time.perf_counter() - t0}
