@@ -240,6 +240,25 @@ def test_latent_optimization_scores_every_beam_of_a_code():
 
 
 # ---------------------------------------------------------------- the latent model
+def test_nearest_beams_picks_the_beam_whose_code_is_nearest():
+    from types import SimpleNamespace
+
+    from mindsponge_mm.generative.latent import MolMIM
+
+    # a stand-in encoder: a molecule's code is (heavy atoms, oxygens); "Br" does not fit the tokenizer
+    stub = SimpleNamespace(
+        tokenizer=SimpleNamespace(fits=lambda smi: "Br" not in smi),
+        encode=lambda smiles: np.array([[sum(ch.isalpha() for ch in s), s.count("O")] for s in smiles], np.float32))
+    codes = np.array([[3, 1], [3, 0], [2, 1], [9, 9]], np.float32)
+    beams = [["CC", "CCO", "CCC"],         # CCO (3, 1) is the code itself, though second in probability
+             ["CCO", "OCC", "CCC"],        # OCC is CCO again (one encoding); CCC (3, 0) is nearest
+             ["C1CC", "CBr", "CO"],        # invalid and unencodable beams are skipped: CO (2, 1)
+             ["C1CC", "C(", "C1CC"]]       # no valid beam: the most probable raw string
+    assert MolMIM.nearest_beams(stub, codes, beams) == ["CCO", "CCC", "CO", "C1CC"]
+    # equal distances keep the more probable beam
+    assert MolMIM.nearest_beams(stub, np.array([[2, 0.5]], np.float32), [["CO", "CC"]]) == ["CO"]
+
+
 @pytest.fixture(scope="module")
 def overfit_model():
     import mindspore as ms
@@ -268,6 +287,7 @@ def test_tiny_model_overfits_to_exact_reconstruction(overfit_model, tmp_path):
     beams = mim.decode_beams(codes, 3)
     assert [len(b) for b in beams] == [3, 3, 3] and all(len(set(b)) == 3 for b in beams)  # distinct beams
     assert [b[0] for b in beams] == mim.decode(codes, 3, prefer_valid=False)
+    assert reconstruction(MOLS, mim.reconstruct(MOLS, beam_width=3, rerank=True))["exact"] == 1.0
     path = mim.save(tmp_path / "m.safetensors")
     again = MolMIM.load(path)
     np.testing.assert_allclose(again.encode(MOLS), mim.encode(MOLS), atol=1e-5)

@@ -171,7 +171,7 @@ class MolMIM:
         return out
 
     def decode(self, codes: np.ndarray, beam_width: int = 1, constrained: bool = True,
-               prefer_valid: bool = True, max_tokens: int | None = None) -> list[str]:
+               prefer_valid: bool = True, max_tokens: int | None = None, rerank: bool = False) -> list[str]:
         """Raw SMILES strings (possibly invalid) decoded from codes [N, D]; greedy when beam_width == 1.
 
         ``constrained``: mask tokens that break SMILES syntax (unbalanced branches, unclosed rings;
@@ -180,20 +180,46 @@ class MolMIM:
         ``prefer_valid`` (beam search): return the most probable beam that RDKit can sanitise, if any.
         ``max_tokens``: stop after this many SMILES tokens (an unfinished string is invalid); default
         the tokenizer's limit. Decoding costs grow with it, since a chunk runs until every row ends.
+        ``rerank`` (beam search): return the valid beam whose own code (``encode`` of it) lies nearest
+        the code decoded, instead of the most probable one: the encoder checks the decoder (see
+        :meth:`nearest_beams`; one encoding per distinct valid beam).
         """
+        codes = np.asarray(codes, np.float32).reshape(-1, self.code_size)
+        beams = self.decode_beams(codes, beam_width, constrained, max_tokens)
+        if rerank and beam_width > 1:
+            return self.nearest_beams(codes, beams)
         out = []
-        for texts in self.decode_beams(codes, beam_width, constrained, max_tokens):
+        for texts in beams:
             valid = [t for t in texts if canonical_smiles(t) is not None] if prefer_valid and len(texts) > 1 else []
             out.append(valid[0] if valid else texts[0])
         return out
 
-    def reconstruct(self, smiles: Sequence[str], beam_width: int = 1, constrained: bool = True) -> list[str]:
-        """decode(encode(smiles)): raw decoded strings."""
-        return self.decode(self.encode(smiles), beam_width, constrained)
+    def nearest_beams(self, codes: np.ndarray, beams: Sequence[Sequence[str]]) -> list[str]:
+        """For each code [N, D] and its beams (``decode_beams``): the canonical SMILES of the valid,
+        encodable beam whose mean code is nearest the code (squared Euclidean distance; ties go to
+        the more probable beam), or the most probable raw string when no beam is valid."""
+        out = [texts[0] for texts in beams]
+        cands = [(i, c) for i, texts in enumerate(beams)
+                 for c in dict.fromkeys(canonical_smiles(t) for t in texts) if c is not None and self.tokenizer.fits(c)]
+        if not cands:
+            return out
+        rows = np.array([i for i, _ in cands])
+        dist = ((self.encode([c for _, c in cands]) - np.asarray(codes, np.float32)[rows]) ** 2).sum(1)
+        best: dict[int, float] = {}
+        for (i, c), d in zip(cands, dist):
+            if i not in best or d < best[i]:
+                best[i], out[i] = float(d), c
+        return out
+
+    def reconstruct(self, smiles: Sequence[str], beam_width: int = 1, constrained: bool = True,
+                    rerank: bool = False) -> list[str]:
+        """decode(encode(smiles)): raw decoded strings (``rerank``: see :meth:`decode`)."""
+        return self.decode(self.encode(smiles), beam_width, constrained, rerank=rerank)
 
     def sample(self, seed: str, n: int = 10, radius: float = 1.0, beam_width: int = 1, rng_seed: int = 0,
-               unique: bool = True) -> list[str]:
-        """Molecules near ``seed``: decode mu(seed) + radius·N(0, I) for ``n`` draws.
+               unique: bool = True, rerank: bool = False) -> list[str]:
+        """Molecules near ``seed``: decode mu(seed) + radius·N(0, I) for ``n`` draws (``rerank``: see
+        :meth:`decode`).
 
         Returns canonical SMILES of the valid decodings, de-duplicated in draw order when ``unique``.
         """
@@ -202,7 +228,7 @@ class MolMIM:
         rng = np.random.default_rng(rng_seed)
         codes = mu + radius * rng.standard_normal((n, self.code_size)).astype(np.float32)
         out, seen = [], set()
-        for s in self.decode(codes, beam_width):
+        for s in self.decode(codes, beam_width, rerank=rerank):
             c = canonical_smiles(s)
             if c is None or (unique and c in seen):
                 continue
