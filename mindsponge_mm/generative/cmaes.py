@@ -60,7 +60,8 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
     """CMA-ES over latent codes starting at the seed's code; every decoded molecule is scored by ``objective``.
 
     ``all_beams``: score every beam of each code and give the code its best
-    beam's score, so that each code proposes ``beam_width`` molecules instead of one.
+    beam's score, so that each code proposes ``beam_width`` molecules instead of one (with
+    ``beam_width`` 1 the same as greedy decoding).
 
     ``objective``: list of N SMILES -> scores [N] (e.g. :class:`~.scoring.Objective`).
     Returns ``{"seed", "best", "best_score", "seed_score", "history", "molecules", "iterations",

@@ -95,14 +95,15 @@ GENERATE_SCHEMA = {
         "similarity_min": Field(float, 0.4, minimum=0.0, maximum=1.0, doc="ECFP4 Tanimoto constraint to the seed"),
         "penalty": Field(float, 10.0, minimum=0.0, doc="score penalty per unit of similarity below the minimum"),
         "iterations": Field(int, 25, minimum=1),
-        "popsize": Field(int, 64, minimum=2, doc="molecules decoded per CMA-ES iteration (large populations "
-                                                 "find more; DEVELOPING.md)"),
+        "popsize": Field(int, 32, minimum=2, doc="codes decoded per CMA-ES iteration (each gives beam_width "
+                                                 "molecules with all_beams; DEVELOPING.md)"),
         "sigma": Field(float, 0.25, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
         "target": Field(float, None, nullable=True,
                         doc="stop a seed's search once its best score reaches this (e.g. 0.9 for QED)"),
-        "beam_width": Field(int, 1, minimum=1),
-        "all_beams": Field(bool, False, doc="score every beam of each code (with beam_width > 1): each code "
-                                            "proposes beam_width molecules and takes its best beam's score"),
+        "beam_width": Field(int, 8, minimum=1, doc="beam search width per code (1 = greedy)"),
+        "all_beams": Field(bool, True, doc="score every beam of each code: each code proposes beam_width "
+                                           "molecules and takes its best beam's score (false: the most "
+                                           "probable valid beam only)"),
         "physics": {
             "potential": Field(str, None, nullable=True,
                                doc="'xtb' (GFN2-xTB via tblite; for drug-like molecules), 'gfn1-xtb', 'emt', "
@@ -393,9 +394,6 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     o = config["optimize"]
     if not o["seeds"]:
         raise ConfigError("optimize.seeds is empty; list seed SMILES, e.g. optimize.seeds=[CCO]")
-    if o["all_beams"] and o["beam_width"] < 2:
-        raise ConfigError("optimize.all_beams scores every beam, but optimize.beam_width is 1; "
-                          "set optimize.beam_width=4 (for example) or drop all_beams")
     _device(config)
     mim, _ = _checkpoint(config, "optimize", log)
     seeds = [mim.check_smiles(str(seed), f"optimize.seeds[{k}]") for k, seed in enumerate(o["seeds"])]
