@@ -27,6 +27,10 @@ from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 CHECKPOINT_FORMAT = "mindsponge_mm.generative/1"
 DEFAULT_BUCKETS = (32, 64, 128)
+# Decoding chunks of at least GROWING_CACHE_ROWS rows grow their key/value cache by CACHE_BLOCK positions
+# at a time (one compiled step per length): a step at 256 rows costs 11 ms with 16 cached positions and
+# 25 ms with 64; at 16 rows the length makes no difference, so small chunks keep one length (one compile).
+CACHE_BLOCK, GROWING_CACHE_ROWS = 16, 64
 
 
 def _row_bucket(n: int, cap: int) -> int:
@@ -48,6 +52,7 @@ class MolMIM:
         self.trained_on: str | None = None  # the training corpus, recorded in saved checkpoints
         self._encode = ms.jit(model.encode)
         self._decode_step = ms.jit(model.decode_step)
+        self._memory = ms.jit(model.memory)
         self._causal = {}
 
     @classmethod
@@ -108,11 +113,12 @@ class MolMIM:
         z = np.zeros((rows, self.code_size), np.float32)
         z[: n * w] = np.repeat(codes.astype(np.float32), w, 0)
         max_len = min(self.tokenizer.max_length, int(max_tokens) + 2)
-        length = self.bucket(max_len)  # cache length: one compiled step per (rows, bucket)
+        length = self.bucket(max_len)  # longest cache: one compiled step per (rows, cache length)
         ids = np.full((rows, length), PAD_ID, np.int32)
         ids[:, 0] = BOS_ID
-        code = ms.Tensor(z)
-        cache = self.model.empty_cache(rows, length)
+        memory = self._memory(ms.Tensor(z))
+        block = CACHE_BLOCK if rows >= GROWING_CACHE_ROWS else length
+        cache = self.model.empty_cache(rows, min(length, block))
         order = np.arange(rows, dtype=np.int32)
         score = np.zeros(rows)
         score[: n * w] = np.tile(np.r_[0.0, np.full(w - 1, -np.inf)], n)
@@ -123,8 +129,10 @@ class MolMIM:
         if constrained:
             syntax = (SyntaxMask if self.representation == "smiles" else SelfiesMask)(self.tokenizer, rows)
         for t in range(max_len - 1):
-            logp, cache = self._decode_step(code, ms.Tensor(ids[:, t: t + 1]), ms.Tensor(np.array([t], np.int32)),
-                                            ms.mutable(cache), ms.Tensor(order), *step_masks(t, length))
+            cache = self.model.extend_cache(cache, min(length, block * (t // block + 1)))
+            logp, cache = self._decode_step(ms.mutable(memory), ms.Tensor(ids[:, t: t + 1]), ms.Tensor(np.array([t], np.int32)),
+                                            ms.mutable(cache), ms.Tensor(order),
+                                            *step_masks(t, cache[0].shape[2]))
             logp = logp.asnumpy()
             if syntax is not None:
                 logp = np.where(syntax.mask(), logp, -np.inf)

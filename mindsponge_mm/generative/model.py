@@ -54,6 +54,18 @@ class Attention(nn.Cell):
         out = ops.transpose(ops.matmul(att, v), (0, 2, 1, 3)).reshape(b, n, d)
         return self.o(out)
 
+    def memory(self, m):
+        """Keys and values [B, h, K, dh] of a fixed memory m [B, K, d], projected once for :meth:`attend`."""
+        return self._split(self.k(m)), self._split(self.v(m))
+
+    def attend(self, x, keys, values):
+        """Attention of x [B, Lq, d] to every position of projected keys and values (:meth:`memory`):
+        equal to ``construct(x, m, 0)``."""
+        b, n, d = x.shape
+        scores = ops.matmul(self._split(self.q(x)), ops.transpose(keys, (0, 1, 3, 2))) * self.scale
+        out = ops.matmul(ops.softmax(scores, -1), values)
+        return self.o(ops.transpose(out, (0, 2, 1, 3)).reshape(b, n, d))
+
     def cached(self, x, keys, values, slot, bias):
         """Self-attention of one new position x [B, 1, d] over a key/value cache [B, h, L, dh].
 
@@ -98,12 +110,13 @@ class Block(nn.Cell):
             x = x + self.catt(self.ln2(x), mem, mem_bias)
         return x + self.ff(self.ln3(x))
 
-    def cached(self, x, keys, values, slot, bias, mem, mem_bias):
-        """The block for one new position x [B, 1, d] with a self-attention cache (see Attention.cached)."""
+    def cached(self, x, keys, values, slot, bias, mem_keys, mem_values):
+        """The block for one new position x [B, 1, d] with a self-attention cache (see Attention.cached)
+        and the cross-attention memory projected once (``catt.memory``)."""
         att, keys, values = self.att.cached(self.ln1(x), keys, values, slot, bias)
         x = x + att
         if self.cross:
-            x = x + self.catt(self.ln2(x), mem, mem_bias)
+            x = x + self.catt.attend(self.ln2(x), mem_keys, mem_values)
         return x + self.ff(self.ln3(x)), keys, values
 
 
@@ -190,6 +203,17 @@ class LatentModel(nn.Cell):
             x = blk(x, self_bias, mem, mem_bias)
         return self.out(self.ln_out(x))
 
+    def memory(self, code):
+        """The decoder's cross-attention keys and values for codes [B, K*z]: a tuple of
+        2 x decoder_layers tensors [B, n_heads, K, d_model / n_heads], computed once per decoding
+        (they do not change from step to step)."""
+        b = code.shape[0]
+        mem = self.from_code(code.reshape(b, self.k, self.z))
+        out = ()
+        for blk in self.dec_blocks:
+            out = out + blk.catt.memory(mem)
+        return out
+
     def empty_cache(self, rows: int, length: int) -> tuple:
         """The decoder's key/value cache for ``rows`` sequences of up to ``length`` tokens: a tuple of
         2 x decoder_layers zero tensors [rows, n_heads, length, d_model / n_heads] (keys, values per layer).
@@ -198,23 +222,31 @@ class LatentModel(nn.Cell):
         zeros = ms.Tensor(np.zeros((rows, att.h, length, att.dh), np.float32))
         return tuple(zeros.copy() for _ in range(2 * len(self.dec_blocks)))
 
-    def decode_step(self, code, token, position, cache, order, slot, bias):
+    @staticmethod
+    def extend_cache(cache: tuple, length: int) -> tuple:
+        """The cache (:meth:`empty_cache`) zero-padded to ``length`` positions."""
+        rows, heads, now, dh = cache[0].shape
+        if length == now:
+            return cache
+        zeros = ms.Tensor(np.zeros((rows, heads, length - now, dh), np.float32))
+        return tuple(ops.concat((c, zeros), 2) for c in cache)
+
+    def decode_step(self, memory, token, position, cache, order, slot, bias):
         """One step of incremental decoding: log p(next token | code, tokens up to ``position``) [B, V].
 
-        code [B, K*z]; token int32 [B, 1], the token at ``position`` (int32 [1]); ``cache``
-        (:meth:`empty_cache`) holds the keys and values of the earlier positions, zero from
-        ``position`` on; ``order`` int32 [B] picks each row's cache row first (beam search reorders
-        rows; identity otherwise); ``slot`` and ``bias`` come from :func:`step_masks`. Returns (log-probabilities [B, V], the updated cache). Equal to
-        the teacher-forced :meth:`decode` at that position, at a cost independent of the position.
+        ``memory``: :meth:`memory` of the codes [B, K*z]; token int32 [B, 1], the token at
+        ``position`` (int32 [1]); ``cache`` (:meth:`empty_cache`, any length C > position) holds the
+        keys and values of the earlier positions, zero from ``position`` on; ``order`` int32 [B]
+        picks each row's cache row first (beam search reorders rows within a code's beams, so the
+        memory needs no reordering; identity otherwise); ``slot`` and ``bias`` come from
+        :func:`step_masks` (position, C). Returns (log-probabilities [B, V], the updated cache).
+        Equal to the teacher-forced :meth:`decode` at that position, at a cost that grows with C only.
         """
-        b = code.shape[0]
-        mem = self.from_code(code.reshape(b, self.k, self.z))
-        mem_bias = ops.zeros_like(mem[:, :, :1]).transpose(0, 2, 1)
         x = self.embed.at(token, position)
         updated = ()
         for i, blk in enumerate(self.dec_blocks):
             keys, values = ops.gather(cache[2 * i], order, 0), ops.gather(cache[2 * i + 1], order, 0)
-            x, keys, values = blk.cached(x, keys, values, slot, bias, mem, mem_bias)
+            x, keys, values = blk.cached(x, keys, values, slot, bias, memory[2 * i], memory[2 * i + 1])
             updated = updated + (keys, values)
         logits = self.out(self.ln_out(x)).squeeze(1)
         return ops.log_softmax(logits, -1), updated
