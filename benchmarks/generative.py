@@ -48,7 +48,7 @@ instead of the most probable one (``MolMIM.decode(..., rerank=True)``).
    uses CMA-ES seed k; ``--cma-all-beams K`` decodes each code with beam K and scores every beam,
    the code taking its best beam's score, as ``optimize.all_beams``. These defaults are greedy, the
    budget of the README's earlier rows; ``generate optimize``'s default is
-   ``--cma-popsize 32 --cma-all-beams 8``). A search restarts when CMA-ES stops before its budget
+   ``--cma-all-beams 8``). A search restarts when CMA-ES stops before its budget
    (``cmaes.maximize``); each QED seed's outcome is printed to stderr as it ends:
    * ``qed``: 200 MOSES ``test`` molecules with QED in [0.7, 0.8]. Objective: QED, with a score
      penalty below ECFP4 similarity 0.4 to the seed. Success: some decoded molecule has QED >= 0.9

@@ -329,9 +329,9 @@ def test_schema_defaults_and_errors():
     cfg = validate({}, GENERATE_SCHEMA)
     assert cfg["corpus"]["path"] == DEFAULT_CORPUS and cfg["model"]["max_length"] == 128
     assert cfg["optimize"]["similarity_min"] == 0.4
-    # the CMA-ES default of the README's QED row: 25 iterations of 32 codes, every beam of beam 8 scored
+    # the CMA-ES default of the README's QED row: 25 iterations of 64 codes, every beam of beam 8 scored
     o = cfg["optimize"]
-    assert (o["iterations"], o["popsize"], o["beam_width"], o["all_beams"]) == (25, 32, 8, True)
+    assert (o["iterations"], o["popsize"], o["beam_width"], o["all_beams"]) == (25, 64, 8, True)
     with pytest.raises(ConfigError):
         validate({"model": {"d_modl": 3}}, GENERATE_SCHEMA)
 

@@ -95,7 +95,7 @@ GENERATE_SCHEMA = {
         "similarity_min": Field(float, 0.4, minimum=0.0, maximum=1.0, doc="ECFP4 Tanimoto constraint to the seed"),
         "penalty": Field(float, 10.0, minimum=0.0, doc="score penalty per unit of similarity below the minimum"),
         "iterations": Field(int, 25, minimum=1),
-        "popsize": Field(int, 32, minimum=2, doc="codes decoded per CMA-ES iteration (each gives beam_width "
+        "popsize": Field(int, 64, minimum=2, doc="codes decoded per CMA-ES iteration (each gives beam_width "
                                                  "molecules with all_beams; DEVELOPING.md)"),
         "sigma": Field(float, 0.25, exclusive_minimum=0.0, doc="initial CMA-ES step in latent space"),
         "target": Field(float, None, nullable=True,

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from rdkit import Chem, RDLogger
+from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import Crippen, QED
 
 from ..errors import UserError
-from .metrics import penalized_logp, tanimoto
+from .metrics import fingerprint, penalized_logp
 
 
 def _mol(smiles: str):
@@ -35,21 +35,27 @@ def _mol(smiles: str):
         RDLogger.EnableLog("rdApp.*")
 
 
-def qed(smiles: str) -> float:
-    """RDKit QED in [0, 1]; NaN for an invalid SMILES."""
-    mol = _mol(smiles)
+def _as_mol(smiles_or_mol):
+    return _mol(smiles_or_mol) if isinstance(smiles_or_mol, str) else smiles_or_mol
+
+
+def qed(smiles_or_mol) -> float:
+    """RDKit QED in [0, 1] of a SMILES or RDKit Mol; NaN for an invalid SMILES."""
+    mol = _as_mol(smiles_or_mol)
     return float(QED.qed(mol)) if mol is not None else float("nan")
 
 
-def logp(smiles: str) -> float:
-    """Crippen logP; NaN for an invalid SMILES."""
-    mol = _mol(smiles)
+def logp(smiles_or_mol) -> float:
+    """Crippen logP of a SMILES or RDKit Mol; NaN for an invalid SMILES."""
+    mol = _as_mol(smiles_or_mol)
     return float(Crippen.MolLogP(mol)) if mol is not None else float("nan")
 
 
-def plogp(smiles: str) -> float:
-    """Penalized logP (standardised logP − SA − large-ring penalty, see :mod:`.metrics`); NaN when invalid."""
-    return penalized_logp(smiles) if _mol(smiles) is not None else float("nan")
+def plogp(smiles_or_mol) -> float:
+    """Penalized logP (standardised logP − SA − large-ring penalty, see :mod:`.metrics`) of a SMILES
+    or RDKit Mol; NaN when invalid."""
+    mol = _as_mol(smiles_or_mol)
+    return penalized_logp(mol) if mol is not None else float("nan")
 
 
 PROPERTIES = {"qed": qed, "logp": logp, "plogp": plogp}
@@ -73,6 +79,7 @@ class Objective:
     penalty: float = 10.0
     invalid_score: float = -10.0
     physics: "PhysicsScore | None" = None
+    _seed_fingerprint: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         known = set(PROPERTIES) | {"similarity", "physics"}
@@ -88,16 +95,22 @@ class Objective:
         if "physics" in self.weights and self.physics is None:
             raise UserError("the physics score needs a potential; set optimize.physics.potential (e.g. xtb)")
 
-    def details(self, smiles: str) -> dict:
-        """All property values of one molecule plus its ``score`` (and ``valid``)."""
+    def details(self, smiles: str, report: bool = True) -> dict:
+        """The property values of one molecule plus its ``score`` (and ``valid``); ``report``: also
+        QED and logP when the score does not need them."""
         mol = _mol(smiles)
         if mol is None:
             return {"smiles": smiles, "valid": False, "score": self.invalid_score}
-        row = {"smiles": smiles, "valid": True, "qed": qed(smiles), "logp": logp(smiles)}
-        if "plogp" in self.weights:
-            row["plogp"] = plogp(smiles)
+        row = {"smiles": smiles, "valid": True}
+        for name, prop in PROPERTIES.items():
+            if name in self.weights or (report and name != "plogp"):
+                row[name] = prop(mol)
         if self.seed is not None:
-            row["similarity"] = tanimoto(smiles, self.seed)
+            if self._seed_fingerprint is None:
+                self._seed_fingerprint = fingerprint(self.seed)
+            mine = fingerprint(mol)
+            row["similarity"] = 0.0 if self._seed_fingerprint is None or mine is None else \
+                float(DataStructs.TanimotoSimilarity(mine, self._seed_fingerprint))
         score = sum(w * row[k] for k, w in self.weights.items() if k != "physics")
         if "physics" in self.weights:
             phys = self.physics(smiles)
@@ -113,7 +126,7 @@ class Objective:
 
     def __call__(self, smiles: Sequence[str]) -> np.ndarray:
         """Scores [N] of N SMILES."""
-        return np.array([self.details(s)["score"] for s in smiles], dtype=float)
+        return np.array([self.details(s, report=False)["score"] for s in smiles], dtype=float)
 
 
 XTB_ELEMENTS = frozenset(range(1, 87))  # GFN2-xTB has parameters for H to Rn
