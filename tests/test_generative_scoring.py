@@ -26,6 +26,30 @@ def test_penalized_logp_objective():
     assert obj(["C1CC"])[0] == obj.invalid_score
 
 
+def test_constrained_qed_score_against_rdkit_directly():
+    """score = QED − 10·(0.1 + 0.4 − sim) below similarity 0.4, with QED and ECFP4 (Morgan radius 2,
+    2048 bits) Tanimoto computed here from RDKit alone; scoring without the report columns changes no score."""
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import QED, rdFingerprintGenerator
+
+    seed = "CC(=O)Nc1ccc(O)cc1"
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fp = lambda s: gen.GetFingerprint(Chem.MolFromSmiles(s))  # noqa: E731
+    obj = Objective({"qed": 1.0}, seed=seed, similarity_min=0.4)
+    molecules = [seed, "CC(=O)Nc1ccc(OC)cc1", "c1ccccc1CCN", "CCCCCCCCCC"]
+    expected = []
+    for smi in molecules:
+        sim = DataStructs.TanimotoSimilarity(fp(smi), fp(seed))
+        q = QED.qed(Chem.MolFromSmiles(smi))
+        expected.append(q - (10.0 * (0.1 + 0.4 - sim) if sim < 0.4 else 0.0))
+        row = obj.details(smi)
+        assert row["similarity"] == pytest.approx(sim, abs=1e-12) and "logp" in row
+    assert expected[2] < 0 < expected[1]  # both sides of the constraint are exercised
+    np.testing.assert_allclose(obj(molecules), expected, atol=1e-12)
+    np.testing.assert_allclose([obj.details(s)["score"] for s in molecules], expected, atol=1e-12)
+    assert "logp" not in obj.details(molecules[1], report=False)
+
+
 def test_missing_tblite_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tblite.ase", None)
     with pytest.raises(UserError) as err:

@@ -65,8 +65,8 @@ def fingerprint(smiles_or_mol):
     return None if mol is None else _FPGEN.GetFingerprint(mol)
 
 
-def tanimoto(a: str, b: str) -> float:
-    """ECFP4 Tanimoto similarity of two SMILES (0.0 when either is invalid)."""
+def tanimoto(a, b) -> float:
+    """ECFP4 Tanimoto similarity of two SMILES or RDKit Mols (0.0 when either is invalid)."""
     fa, fb = fingerprint(a), fingerprint(b)
     return 0.0 if fa is None or fb is None else float(DataStructs.TanimotoSimilarity(fa, fb))
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from rdkit import Chem, DataStructs, RDLogger
+from rdkit import Chem, RDLogger
 from rdkit.Chem import Crippen, QED
 
 from ..errors import UserError
-from .metrics import fingerprint, penalized_logp
+from .metrics import penalized_logp, tanimoto
 
 
 def _mol(smiles: str):
@@ -79,7 +79,6 @@ class Objective:
     penalty: float = 10.0
     invalid_score: float = -10.0
     physics: "PhysicsScore | None" = None
-    _seed_fingerprint: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         known = set(PROPERTIES) | {"similarity", "physics"}
@@ -106,11 +105,7 @@ class Objective:
             if name in self.weights or (report and name != "plogp"):
                 row[name] = prop(mol)
         if self.seed is not None:
-            if self._seed_fingerprint is None:
-                self._seed_fingerprint = fingerprint(self.seed)
-            mine = fingerprint(mol)
-            row["similarity"] = 0.0 if self._seed_fingerprint is None or mine is None else \
-                float(DataStructs.TanimotoSimilarity(mine, self._seed_fingerprint))
+            row["similarity"] = tanimoto(mol, self.seed)
         score = sum(w * row[k] for k, w in self.weights.items() if k != "physics")
         if "physics" in self.weights:
             phys = self.physics(smiles)
