@@ -46,9 +46,11 @@ instead of the most probable one (``MolMIM.decode(..., rerank=True)``).
    seed's mean code with step ``--cma-sigma`` 0.25 (as ``generate optimize``), budget
    ``--cma-iterations`` 25 × ``--cma-popsize`` 64 = 1,600 decoded molecules per seed and run; run k
    uses CMA-ES seed k; ``--cma-all-beams K`` decodes each code with beam K and scores every beam,
-   the code taking its best beam's score, as ``optimize.all_beams``. These defaults are greedy, the
-   budget of the README's earlier rows; ``generate optimize``'s default is
-   ``--cma-all-beams 8``). A search restarts when CMA-ES stops before its budget
+   the code taking its best beam's score, as ``optimize.all_beams``; ``--cma-patience N`` restarts
+   CMA-ES at the code of the best molecule so far after N iterations without a better score, as
+   ``optimize.patience``. These defaults are greedy without patience, the budget of the README's
+   earlier rows; ``generate optimize``'s default is ``--cma-all-beams 8 --cma-patience 4``). A
+   search also restarts (at the best molecule's code) when CMA-ES stops before its budget
    (``cmaes.maximize``); each QED seed's outcome is printed to stderr as it ends:
    * ``qed``: 200 MOSES ``test`` molecules with QED in [0.7, 0.8]. Objective: QED, with a score
      penalty below ECFP4 similarity 0.4 to the seed. Success: some decoded molecule has QED >= 0.9
@@ -245,13 +247,15 @@ def prior_section(mim, n, beam, seed, train, report, timing, rerank=False):
 def _cma(mim, seed_smiles, objective, args, k, target=None):
     beams = args.cma_all_beams
     return optimize_molecule(mim, seed_smiles, objective, args.cma_sigma, args.cma_iterations, args.cma_popsize,
-                             seed=k, beam_width=beams or args.beam_width, target=target, all_beams=beams > 1)
+                             seed=k, beam_width=beams or args.beam_width, target=target, all_beams=beams > 1,
+                             patience=args.cma_patience)
 
 
 def cma_budget(args) -> str:
     """The CMA-ES budget in words: iterations × population (and beams scored per code)."""
     beams = f", {args.cma_all_beams} beams scored per code" if args.cma_all_beams > 1 else ""
-    return f"{args.cma_iterations} × {args.cma_popsize}{beams}"
+    patience = f", restarts after {args.cma_patience} iterations without progress" if args.cma_patience else ""
+    return f"{args.cma_iterations} × {args.cma_popsize}{beams}{patience}"
 
 
 def qed_seeds(mim, n, seed):
@@ -410,6 +414,9 @@ def main(argv=None):
     ap.add_argument("--cma-sigma", type=float, default=0.25)
     ap.add_argument("--cma-all-beams", type=int, default=0, metavar="K",
                     help="qed/plogp: decode each CMA-ES code with beam K and score all K beams")
+    ap.add_argument("--cma-patience", type=int, default=None, metavar="N",
+                    help="qed/plogp: restart CMA-ES at the best molecule's code after N iterations without "
+                         "progress, as optimize.patience (default: only when CMA-ES stops by itself)")
     ap.add_argument("--stop-at-success", action="store_true", help="qed: end a seed's search at QED >= 0.9")
     ap.add_argument("--physics-seeds", type=int, default=10)
     ap.add_argument("--physics-potential", default="xtb", help="xtb, gfn1-xtb, emt or a potential checkpoint")

@@ -191,6 +191,31 @@ def test_cmaes_spends_its_budget_through_restarts():
     assert len(maximize(flat, np.ones(4), sigma0=0.3, iterations=12, popsize=6, seed=1, target=0.0)["history"]) == 1
 
 
+def test_cmaes_restarts_where_told_after_patience_generations_without_progress():
+    # every generation scores below the first one, so the best score never improves after it
+    calls, asked = [], []
+
+    def worse_each_generation(pop):
+        calls.append(pop.copy())
+        return -float(len(calls)) + 1e-3 * pop[:, 0]
+
+    def restart_point():
+        asked.append(len(calls))
+        return np.full(4, 50.0)
+
+    res = maximize(worse_each_generation, np.zeros(4), sigma0=0.3, iterations=12, popsize=6, seed=1, patience=3,
+                   restart_point=restart_point)
+    assert asked == [4, 7, 10] and res["restarts"] == 3  # 3 generations without progress after the 1st, 4th, 7th
+    assert np.all(np.abs(calls[3]) < 5) and all(np.all(np.abs(calls[k] - 50.0) < 5) for k in (4, 7, 10))
+    calls.clear()
+    plain = maximize(worse_each_generation, np.zeros(4), sigma0=0.3, iterations=12, popsize=6, seed=1)
+    assert plain["restarts"] == 0 and all(np.all(np.abs(c) < 20) for c in calls)  # CMA-ES drifts, never to 50
+    calls.clear()  # a restart point of None falls back to the best point so far
+    back = maximize(worse_each_generation, np.zeros(4), sigma0=0.3, iterations=6, popsize=6, seed=1, patience=3,
+                    restart_point=lambda: None)
+    assert back["restarts"] == 1 and np.all(np.abs(calls[4] - back["x"]) < 5)
+
+
 class ToyLatentModel:
     """Decodes a 4-d code to a carbon chain whose length is set by the first coordinate."""
 
@@ -215,6 +240,28 @@ def test_latent_optimization_of_a_known_toy_function():
     assert stopped["iterations"] == first + 1 < res["iterations"]
     assert stopped["history"] == res["history"][: first + 1] and stopped["best_score"] >= -1.0
     assert all(s.count("C") == len(s) for s in res["molecules"])
+
+
+class RecordingToyModel(ToyLatentModel):
+    def __init__(self):
+        self.encoded = []
+
+    def encode(self, smiles):
+        self.encoded.append(list(smiles))
+        return super().encode(smiles)
+
+
+def test_latent_optimization_restarts_at_the_code_of_its_best_molecule():
+    # butane is the optimum; once found nothing improves, and after `patience` generations the
+    # search restarts at butane's own code (its encoding), not at the seed or a sampled code
+    objective = lambda smiles: np.array([len(s) if len(s) <= 4 else 4 - len(s) for s in smiles], float)  # noqa: E731
+    model = RecordingToyModel()
+    res = optimize_molecule(model, "CC", objective, sigma0=1.0, iterations=15, popsize=8, seed=0, patience=2)
+    assert res["best"] == "CCCC" and res["restarts"] >= 1
+    assert model.encoded[0] == ["CC"] and model.encoded[1:] == [["CCCC"]] * res["restarts"]
+    unpatient = RecordingToyModel()  # restarts only when CMA-ES stops by itself (flat fitness), fewer
+    plain = optimize_molecule(unpatient, "CC", objective, sigma0=1.0, iterations=15, popsize=8, seed=0)
+    assert unpatient.encoded == [["CC"]] + [["CCCC"]] * plain["restarts"] and plain["restarts"] < res["restarts"]
 
 
 class ToyBeamModel(ToyLatentModel):
@@ -329,9 +376,10 @@ def test_schema_defaults_and_errors():
     cfg = validate({}, GENERATE_SCHEMA)
     assert cfg["corpus"]["path"] == DEFAULT_CORPUS and cfg["model"]["max_length"] == 128
     assert cfg["optimize"]["similarity_min"] == 0.4
-    # the CMA-ES default of the README's QED row: 25 iterations of 64 codes, every beam of beam 8 scored
+    # the CMA-ES default of the README's QED row: 25 iterations of 64 codes, every beam of beam 8 scored,
+    # restarts at the best molecule's code after 4 iterations without progress
     o = cfg["optimize"]
-    assert (o["iterations"], o["popsize"], o["beam_width"], o["all_beams"]) == (25, 64, 8, True)
+    assert (o["iterations"], o["popsize"], o["beam_width"], o["all_beams"], o["patience"]) == (25, 64, 8, True, 4)
     with pytest.raises(ConfigError):
         validate({"model": {"d_modl": 3}}, GENERATE_SCHEMA)
 

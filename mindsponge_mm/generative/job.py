@@ -104,6 +104,9 @@ GENERATE_SCHEMA = {
         "all_beams": Field(bool, True, doc="score every beam of each code: each code proposes beam_width "
                                            "molecules and takes its best beam's score (false: the most "
                                            "probable valid beam only)"),
+        "patience": Field(int, 4, minimum=1, nullable=True,
+                          doc="restart CMA-ES at the code of the best molecule so far after this many iterations "
+                              "without a better score (null: only when CMA-ES stops by itself)"),
         "physics": {
             "potential": Field(str, None, nullable=True,
                                doc="'xtb' (GFN2-xTB via tblite; for drug-like molecules), 'gfn1-xtb', 'emt', "
@@ -408,7 +411,8 @@ def optimize(config: dict, log: Callable[[str], None] = print) -> dict:
     rows, results = [], []
     for k, (seed_c, objective) in enumerate(zip(seeds, objectives)):
         res = optimize_molecule(mim, seed_c, objective, o["sigma"], o["iterations"], o["popsize"],
-                                config["run"]["seed"] + k, o["beam_width"], o["target"], o["all_beams"])
+                                config["run"]["seed"] + k, o["beam_width"], o["target"], o["all_beams"],
+                                o["patience"])
         before, after = objective.details(seed_c), objective.details(res["best"])
         results.append({"seed": seed_c, "before": before, "after": after})
         log(f"seed {k:3d}  score {before['score']:.3f} -> {after['score']:.3f}  qed {before['qed']:.3f} -> "
