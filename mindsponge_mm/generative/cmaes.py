@@ -103,6 +103,7 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
         return np.array([max(seen[c] if c is not None else invalid for c in row) for row in canon])
 
     seed_score = float(objective([seed_c])[0])
+
     def best_code() -> np.ndarray | None:
         if not seen:
             return None
