@@ -38,7 +38,7 @@ def schema_of(path: Path) -> dict:
 def test_every_config_is_covered():
     assert sorted(p.stem for p in CONFIGS if kind(p) == "train") == TRAINING
     assert sorted(p.stem for p in CONFIGS if kind(p) != "train") == ["generate", "generate_moses", "generate_moses_stage2",
-                                                                "md_ethanol", "md_lj"]
+                                                                "generate_moses_stage3", "md_ethanol", "md_lj"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -67,6 +67,10 @@ def test_config_validates(path, monkeypatch):
         first = load_config(ROOT / "configs" / "generate_moses.yaml", schema=GENERATE_SCHEMA)
         assert config["train"]["init_from"] == f"{first['run']['output']}/model.safetensors"
         assert config["corpus"]["skip"] == first["corpus"]["limit"]
+    if path.stem == "generate_moses_stage3":  # continues the shipped second stage, on molecules neither stage used
+        second = load_config(ROOT / "configs" / "generate_moses_stage2.yaml", schema=GENERATE_SCHEMA)
+        assert config["train"]["init_from"] == "pretrained"
+        assert config["corpus"]["skip"] == second["corpus"]["skip"] + second["corpus"]["limit"]
     if kind(path) == "md":
         from mindsponge_mm.md.job import load_potential, load_system
 

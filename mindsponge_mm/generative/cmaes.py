@@ -104,17 +104,20 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
 
     seed_score = float(objective([seed_c])[0])
 
+    def best_seen() -> tuple[str, float] | None:
+        return max(seen.items(), key=lambda kv: kv[1]) if seen else None
+
     def best_code() -> np.ndarray | None:
         if not seen:
             return None
         try:
-            return mim.encode([max(seen.items(), key=lambda kv: kv[1])[0]])[0]
+            return mim.encode([best_seen()[0]])[0]
         except UserError:  # longer than the tokenizer allows: restart at the sampled code instead
             return None
 
     result = maximize(score_codes, x0, sigma0, iterations, popsize, seed, target=target, patience=patience,
                       restart_point=best_code)
-    best = max(seen.items(), key=lambda kv: kv[1]) if seen else (seed_c, seed_score)
+    best = best_seen() or (seed_c, seed_score)
     if best[1] < seed_score:
         best = (seed_c, seed_score)
     return {"seed": seed_c, "best": best[0], "best_score": best[1], "seed_score": seed_score,
