@@ -63,7 +63,9 @@ instead of the most probable one (``MolMIM.decode(..., rerank=True)``).
      similarity below δ. Improvement: the best penalized logP among decoded molecules with
      similarity >= δ minus the seed's, 0 when none beats the seed (the seed itself satisfies the
      bound). Reported: mean and standard deviation of the improvement over all seeds, success rate
-     (improvement > 0) and mean similarity of the improved molecules.
+     (improvement > 0) and mean similarity of the improved molecules. ``--plogp-journal FILE``
+     appends each seed's result to FILE and skips the seeds already there, so a run of many hours
+     continues where it was stopped.
 5. ``timing``: wall time per molecule of reconstruction and sampling (encode + decode, this
    machine, one process) and per CMA-ES iteration (decoding and scoring one population), from the
    runs above. They include the first call's graph compilation for each padded shape, which the
@@ -295,6 +297,56 @@ def qed_section(mim, args, n, report, timing):
                   f"{res['mean_iterations']:.1f}"]]))
 
 
+def best_improvement(seed: str, molecules, delta: float) -> tuple[float, float]:
+    """(best penalized logP among ``molecules`` at similarity >= ``delta`` to ``seed`` minus the seed's,
+    0 when none beats it; the similarity of that molecule, 1.0 for the seed)."""
+    p0 = M.penalized_logp(seed)
+    best, best_sim = p0, 1.0
+    for m in molecules:
+        sim = M.tanimoto(m, seed)
+        if sim >= delta:
+            p = M.penalized_logp(m)
+            if p > best:
+                best, best_sim = p, sim
+    return best - p0, best_sim
+
+
+def read_journal(path, checkpoint: str, budget: str) -> dict:
+    """The per-seed penalized-logP results already in the JSON-lines ``path`` (none when ``path`` is
+    None or absent): {(seed index, seed, bound): (improvement, similarity)}. A line written for
+    another checkpoint or budget is an error, so that one table never mixes two set-ups."""
+    if not path or not os.path.exists(path):
+        return {}
+    done = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+                key = (int(row["k"]), str(row["seed"]), float(row["delta"]))
+                value = (float(row["improvement"]), float(row["similarity"]))
+            except (ValueError, KeyError, TypeError):
+                raise SystemExit(f"error: {path} line {n} is not a penalized-logP journal line; "
+                                 "name a new --plogp-journal file")
+            if row.get("checkpoint") != os.path.abspath(checkpoint) or row.get("budget") != budget:
+                raise SystemExit(f"error: {path} line {n} was written for {row.get('checkpoint')} at "
+                                 f"budget {row.get('budget')!r}; name a new --plogp-journal file for this run")
+            done[key] = value
+    return done
+
+
+def append_journal(path, checkpoint: str, budget: str, key, value) -> None:
+    """Append one seed's result to the JSON-lines ``path`` (nothing when None), flushed at once."""
+    if not path:
+        return
+    k, seed, delta = key
+    with open(path, "a") as f:
+        f.write(json.dumps({"k": k, "seed": seed, "delta": delta, "improvement": value[0],
+                            "similarity": value[1], "checkpoint": os.path.abspath(checkpoint),
+                            "budget": budget}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def plogp_section(mim, args, n, pool, report, timing):
     test = moses_smiles("test")
     order = np.random.default_rng(args.seed + 3).permutation(len(test))
@@ -306,24 +358,25 @@ def plogp_section(mim, args, n, pool, report, timing):
         if c is not None and mim.tokenizer.fits(c):
             scored.append((M.penalized_logp(c), c))
     seeds = [c for _, c in sorted(scored)[:n]]
+    done = read_journal(args.plogp_journal, args.checkpoint, cma_budget(args))
     rows, out, iters, seconds = [], {}, 0, 0.0
-    for delta in (0.4, 0.6):
-        imp, sims = [], []
-        for k, s in enumerate(seeds):
-            obj = Objective({"plogp": 1.0}, seed=s, similarity_min=delta, penalty=100.0)
-            res = _cma(mim, s, obj, args, k)
-            iters, seconds = iters + res["iterations"], seconds + res["seconds"]
-            p0 = M.penalized_logp(s)
-            best, best_sim = p0, 1.0
-            for m in res["molecules"]:
-                sim = M.tanimoto(m, s)
-                if sim >= delta:
-                    p = M.penalized_logp(m)
-                    if p > best:
-                        best, best_sim = p, sim
-            imp.append(best - p0)
-            if best > p0:
-                sims.append(best_sim)
+    results = {delta: [] for delta in (0.4, 0.6)}  # per bound: (improvement, similarity of the best)
+    for k, s in enumerate(seeds):
+        for delta in results:
+            key = (k, s, delta)
+            if key not in done:
+                obj = Objective({"plogp": 1.0}, seed=s, similarity_min=delta, penalty=100.0)
+                res = _cma(mim, s, obj, args, k)
+                iters, seconds = iters + res["iterations"], seconds + res["seconds"]
+                done[key] = best_improvement(s, res["molecules"], delta)
+                append_journal(args.plogp_journal, args.checkpoint, cma_budget(args), key, done[key])
+            results[delta].append(done[key])
+        print(f"plogp seed {k + 1}/{len(seeds)}: improvement "
+              + ", ".join(f"{results[d][-1][0]:.2f} at similarity >= {d:g}" for d in results),
+              file=sys.stderr, flush=True)
+    for delta, found in results.items():
+        imp = [i for i, _ in found]
+        sims = [sim for i, sim in found if i > 0]
         out[str(delta)] = {"mean_improvement": float(np.mean(imp)) if imp else 0.0,
                            "std_improvement": float(np.std(imp)) if imp else 0.0,
                            "success": float(np.mean([i > 0 for i in imp])) if imp else 0.0,
@@ -409,6 +462,9 @@ def main(argv=None):
     ap.add_argument("--n-qed", type=int, default=200)
     ap.add_argument("--n-plogp", type=int, default=200)
     ap.add_argument("--plogp-pool", type=int, default=0, help="test molecules ranked by penalized logP (0: all)")
+    ap.add_argument("--plogp-journal", default=None,
+                    help="plogp: append each seed's result to this JSON-lines file and skip the seeds "
+                         "already in it, so that a long run continues where it was stopped")
     ap.add_argument("--cma-iterations", type=int, default=25)
     ap.add_argument("--cma-popsize", type=int, default=64)
     ap.add_argument("--cma-sigma", type=float, default=0.25)

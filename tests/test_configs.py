@@ -67,9 +67,9 @@ def test_config_validates(path, monkeypatch):
         first = load_config(ROOT / "configs" / "generate_moses.yaml", schema=GENERATE_SCHEMA)
         assert config["train"]["init_from"] == f"{first['run']['output']}/model.safetensors"
         assert config["corpus"]["skip"] == first["corpus"]["limit"]
-    if path.stem == "generate_moses_stage3":  # continues the shipped second stage, on molecules neither stage used
+    if path.stem == "generate_moses_stage3":  # continues the second stage, on molecules neither stage used
         second = load_config(ROOT / "configs" / "generate_moses_stage2.yaml", schema=GENERATE_SCHEMA)
-        assert config["train"]["init_from"] == "pretrained"
+        assert config["train"]["init_from"] == f"{second['run']['output']}/model.safetensors"
         assert config["corpus"]["skip"] == second["corpus"]["skip"] + second["corpus"]["limit"]
     if kind(path) == "md":
         from mindsponge_mm.md.job import load_potential, load_system
