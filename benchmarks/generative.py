@@ -313,8 +313,9 @@ def best_improvement(seed: str, molecules, delta: float) -> tuple[float, float]:
 
 def read_journal(path, checkpoint: str, budget: str) -> dict:
     """The per-seed penalized-logP results already in the JSON-lines ``path`` (none when ``path`` is
-    None or absent): {(seed index, seed, bound): (improvement, similarity)}. A line written for
-    another checkpoint or budget is an error, so that one table never mixes two set-ups."""
+    None or absent): {(seed index, seed, bound): (improvement, similarity)}. ``budget`` names the
+    CMA-ES set-up (budget, step, seed); a line written for another checkpoint or set-up is an
+    error, so that one table never mixes two set-ups."""
     if not path or not os.path.exists(path):
         return {}
     done = {}
@@ -358,7 +359,8 @@ def plogp_section(mim, args, n, pool, report, timing):
         if c is not None and mim.tokenizer.fits(c):
             scored.append((M.penalized_logp(c), c))
     seeds = [c for _, c in sorted(scored)[:n]]
-    done = read_journal(args.plogp_journal, args.checkpoint, cma_budget(args))
+    setup = f"{cma_budget(args)}, σ0 {args.cma_sigma}, seed {args.seed}"  # what a journal line must match
+    done = read_journal(args.plogp_journal, args.checkpoint, setup)
     rows, out, iters, seconds = [], {}, 0, 0.0
     results = {delta: [] for delta in (0.4, 0.6)}  # per bound: (improvement, similarity of the best)
     for k, s in enumerate(seeds):
@@ -369,7 +371,7 @@ def plogp_section(mim, args, n, pool, report, timing):
                 res = _cma(mim, s, obj, args, k)
                 iters, seconds = iters + res["iterations"], seconds + res["seconds"]
                 done[key] = best_improvement(s, res["molecules"], delta)
-                append_journal(args.plogp_journal, args.checkpoint, cma_budget(args), key, done[key])
+                append_journal(args.plogp_journal, args.checkpoint, setup, key, done[key])
             results[delta].append(done[key])
         print(f"plogp seed {k + 1}/{len(seeds)}: improvement "
               + ", ".join(f"{results[d][-1][0]:.2f} at similarity >= {d:g}" for d in results),

@@ -108,10 +108,11 @@ def optimize_molecule(mim, seed_smiles: str, objective, sigma0: float = 1.0, ite
         return max(seen.items(), key=lambda kv: kv[1]) if seen else None
 
     def best_code() -> np.ndarray | None:
-        if not seen:
+        best = best_seen()
+        if best is None:
             return None
         try:
-            return mim.encode([best_seen()[0]])[0]
+            return mim.encode([best[0]])[0]
         except UserError:  # longer than the tokenizer allows: restart at the sampled code instead
             return None
 
